@@ -1,0 +1,76 @@
+"""The ``ovseg`` command: a thin layer over the library, and the only place that prints.
+
+Each subcommand lives in ``ovseg/commands/<name>.py`` with ``register(subparsers)``; this
+module builds the parser, runs the chosen command and turns every :class:`OvsegError` into one
+line on stderr and exit code 2 (never a traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import logging
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+from .commands import COMMANDS
+from .errors import OvsegError
+
+__all__ = ["main", "build_parser"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with "did you mean" suggestions for mistyped subcommands and options."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        words = [w.strip("'\"(),") for w in message.split()]
+        choices: list[str] = []
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                choices += list(action.choices)
+            choices += list(action.option_strings)
+        for word in words:
+            if word and (word.startswith("-") or "invalid choice" in message):
+                close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+                if close and close[0] != word:
+                    message += f" (did you mean {close[0]}?)"
+                    break
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="ovseg",
+        description="Instance segmentation with OpenVINO Open Model Zoo Mask R-CNN models "
+        "(instance-segmentation-security-0033 / 0083 and family).",
+    )
+    parser.add_argument("--version", action="version", version=f"ovseg {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what ovseg does")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    for module in COMMANDS:
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code (0 ok, 2 bad input or failure, 130 ^C)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="ovseg: %(levelname)s: %(message)s",
+    )
+    try:
+        return int(args.func(args) or 0)
+    except OvsegError as error:
+        print(f"ovseg: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ovseg: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

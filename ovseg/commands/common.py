@@ -1,0 +1,125 @@
+"""Options and helpers shared by the subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from ..errors import ConfigError, ImageError
+from ..segmenter import Segmenter
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "add_model_options",
+    "segmenter_from_args",
+    "compile_config",
+    "expand_inputs",
+    "read_image",
+    "atomic_write",
+]
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".jp2")
+PRECISIONS = {"f32": "f32", "bf16": "bf16", "f16": "f16"}
+
+
+def _threshold(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text}")
+    return value
+
+
+def add_model_options(parser: argparse.ArgumentParser, *, threshold: float | None = 0.5) -> None:
+    """--model, --device, --infer-precision, --config (and --threshold unless None)."""
+    parser.add_argument("-m", "--model", required=True, help="model IR .xml (its .bin beside it) or .onnx")
+    parser.add_argument("-d", "--device", default="CPU", help="OpenVINO device: CPU, GPU, NPU, AUTO, HETERO:GPU,CPU, ... (default CPU)")
+    parser.add_argument(
+        "--infer-precision",
+        choices=sorted(PRECISIONS),
+        help="inference precision hint (this CPU's default is bf16 where it has AVX-512 BF16 or AMX)",
+    )
+    parser.add_argument(
+        "--config",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="OpenVINO property passed to compile_model, e.g. PERFORMANCE_HINT=LATENCY (repeatable)",
+    )
+    if threshold is not None:
+        parser.add_argument(
+            "-t", "--threshold", type=_threshold, default=threshold,
+            help=f"keep detections with score >= T (default {threshold})",
+        )
+
+
+def compile_config(args: argparse.Namespace) -> dict[str, Any]:
+    """OpenVINO properties from --config KEY=VALUE and --infer-precision."""
+    config: dict[str, Any] = {}
+    for item in args.config:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"expected --config KEY=VALUE, got {item!r}")
+        config[key.strip()] = value.strip()
+    if getattr(args, "infer_precision", None):
+        config["INFERENCE_PRECISION_HINT"] = PRECISIONS[args.infer_precision]
+    return config
+
+
+def segmenter_from_args(args: argparse.Namespace, **overrides: Any) -> Segmenter:
+    kwargs: dict[str, Any] = {
+        "device": args.device,
+        "threshold": getattr(args, "threshold", 0.5),
+        "config": compile_config(args),
+    }
+    kwargs.update(overrides)
+    return Segmenter(args.model, **kwargs)
+
+
+def expand_inputs(paths: Iterable[str]) -> Iterator[Path]:
+    """Files as given; directories expand to their image files (sorted, not recursive)."""
+    for text in paths:
+        path = Path(text)
+        if path.is_dir():
+            yield from sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        else:
+            yield path
+
+
+def read_image(path: Path) -> np.ndarray:
+    """Decode an image file as it is stored (16-bit, gray and alpha kept; the preprocessor
+    converts them). Raises :class:`ImageError` naming the file."""
+    if not path.is_file():
+        raise ImageError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise ImageError(f"{path}: expected an image file, got an empty file")
+    data = np.fromfile(path, dtype=np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise ImageError(f"{path}: expected an image OpenCV can decode (JPEG, PNG, BMP, TIFF, WebP), got undecodable data")
+    if image.ndim == 3 and image.shape[2] == 4 and image.dtype == np.uint8:
+        return image
+    return image
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it into place, so
+    that ``path`` is either absent or complete."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -1,0 +1,97 @@
+"""``ovseg predict IMAGE_OR_DIR... --model M [-o DIR]``: an overlay PNG and a JSON per image."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import cv2
+
+from ..coco import rle_from_crop
+from ..draw import Overlay
+from ..errors import ImageError, OvsegError
+from ..labels import coco_category_id
+from ..result import Result
+from .common import add_model_options, atomic_write, expand_inputs, read_image, segmenter_from_args
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser(
+        "predict",
+        help="segment images: an overlay PNG and a JSON per image",
+        description="Segment images and write, per image, DIR/NAME.png (the overlay) and "
+        "DIR/NAME.json (instances with COCO RLE masks).",
+    )
+    parser.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR", help="image files or directories of images")
+    add_model_options(parser)
+    parser.add_argument("-o", "--output", default="out", metavar="DIR", help="output directory (default ./out)")
+    parser.add_argument("--paste", choices=("legacy", "aligned"), default="legacy", help="mask paste algorithm (default legacy)")
+    parser.set_defaults(func=run)
+
+
+def result_json(result: Result, image: str, model: str, device: str) -> dict[str, Any]:
+    """The per-image JSON document (boxes in original pixels, COCO ids, RLE masks)."""
+    height, width = result.image_hw
+    return {
+        "image": image,
+        "height": height,
+        "width": width,
+        "model": model,
+        "device": device,
+        "speed_ms": {k: round(v, 2) for k, v in result.speed_ms.items()},
+        "instances": [
+            {
+                "label": inst.label,
+                "category_id": coco_category_id(inst.class_id),
+                "score": round(inst.score, 5),
+                "box": [round(v, 2) for v in inst.box],
+                "segmentation": rle_from_crop(inst.mask_crop, inst.mask_offset, result.image_hw),
+            }
+            for inst in result
+        ],
+    }
+
+
+def _write_png(path: Path, image: Any) -> None:
+    if not cv2.imwrite(str(path), image):
+        raise OvsegError(f"cannot write {path}")
+
+
+def run(args: argparse.Namespace) -> int:
+    inputs = list(expand_inputs(args.inputs))
+    if not inputs:
+        raise ImageError(f"expected image files or directories with images, got none in {args.inputs}")
+    segmenter = segmenter_from_args(args, paste=args.paste)
+    overlay = Overlay()
+    out_dir = Path(args.output)
+    failed: list[str] = []
+    used: set[str] = set()
+    for path in inputs:
+        try:
+            image = read_image(path)
+            result = segmenter(image)
+        except ImageError as error:
+            print(f"ovseg: error: {error}", file=sys.stderr)
+            failed.append(str(path))
+            continue
+        stem = path.stem
+        n = 2
+        while stem in used:  # two inputs with one name, from different folders
+            stem, n = f"{path.stem}-{n}", n + 1
+        used.add(stem)
+        png, doc = out_dir / f"{stem}.png", out_dir / f"{stem}.json"
+        drawn = overlay(image, result)
+        atomic_write(png, lambda tmp: _write_png(tmp, drawn))
+        text = json.dumps(result_json(result, str(path), str(args.model), args.device))
+        atomic_write(doc, lambda tmp: tmp.write_text(text + "\n"))
+        top = ", ".join(f"{label} {score:.2f}" for label, score in zip(result.labels[:5], result.scores[:5].tolist()))
+        more = f", +{len(result) - 5} more" if len(result) > 5 else ""
+        ms = sum(result.speed_ms.values())
+        print(f"{path}: {len(result)} instance(s){' (' + top + more + ')' if len(result) else ''} -> {png}, {doc} [{ms:.0f} ms]")
+    if failed:
+        print(f"ovseg: {len(failed)} of {len(inputs)} input(s) failed: {', '.join(failed[:5])}{' ...' if len(failed) > 5 else ''}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,296 @@
+"""Raw network outputs -> :class:`~ovseg.result.Result`: selection, box mapping, mask pasting.
+
+Two steps, so that nothing large outlives an infer request:
+
+1. :func:`gather_maskrcnn` reads the four outputs of the 0033 family (``classes`` ``[S]``,
+   ``scores`` ``[S]``, ``boxes`` ``[S, 4]``, ``raw_masks`` ``[S, C, m, m]``; S = 100 slots,
+   C = 81, m = 28), keeps the slots with class > 0 and score >= threshold, and copies out only
+   their boxes, scores, classes and the *one* ``m x m`` map of each kept slot's class
+   (``raw_masks[i, classes[i]]``). The result, :class:`Detections`, owns its memory, so the
+   request may run again at once.
+2. :func:`decode` maps boxes back to original-image pixels, clips them, and pastes each
+   probability map into its box at full resolution, keeping only the box-local crop.
+
+Paste algorithms (``paste=``), both pure functions on arrays:
+
+- ``"legacy"``: Detectron1 / OMZ ``segm_postprocess``, the one behind the card's AP. The map is
+  padded by one zero pixel (``m + 2`` square), the box is enlarged about its centre by
+  ``(m + 2) / m`` and truncated to int, the padded map is resized with ``cv2.resize``
+  (INTER_LINEAR) to ``x1 - x0 + 1`` by ``y1 - y0 + 1`` pixels and thresholded ``> 0.5``.
+  Reproduces OMZ bit for bit; its integer box costs up to a pixel of misalignment.
+- ``"aligned"``: detectron2 / mmdetection 2.x. Each pixel centre ``(x + 0.5, y + 0.5)`` samples
+  the map at ``((x + 0.5) - x1) / (x2 - x1) * m - 0.5`` (same for y), bilinear, zero outside the
+  map, threshold ``>= 0.5``. Float boxes, no quantization.
+
+Degenerate outputs never raise or leak NaN: slots with a non-finite score or box, or a class id
+outside 1..C-1, are dropped (the latter with a logged warning); NaN in a map counts as 0. Only
+structurally wrong outputs (missing tensors, wrong shapes) raise :class:`OutputError`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+import cv2
+import numpy as np
+
+from .errors import OutputError
+from .labels import NUM_CLASSES
+from .preprocess import Transform
+from .result import Result
+
+__all__ = [
+    "PasteMode",
+    "Detections",
+    "gather_maskrcnn",
+    "decode",
+    "paste_legacy",
+    "paste_aligned",
+]
+
+logger = logging.getLogger(__name__)
+
+PasteMode = Literal["legacy", "aligned"]
+PASTE_MODES: tuple[str, ...] = ("legacy", "aligned")
+
+
+@dataclass(frozen=True)
+class Detections:
+    """Detections of one inference, still in the network-input frame (owned copies).
+
+    Attributes:
+        boxes: float32 ``(K, 4)`` x1, y1, x2, y2 in network-input pixels.
+        scores: float32 ``(K,)``.
+        class_ids: int32 ``(K,)`` contiguous class ids, 1..80.
+        mask_probs: float32 ``(K, m, m)``: per detection, the probability map of its class,
+            covering its box; values in [0, 1].
+    """
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    class_ids: np.ndarray
+    mask_probs: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.boxes.shape[0])
+
+
+def _output(outputs: Mapping[str, np.ndarray], name: str) -> np.ndarray:
+    try:
+        return np.asarray(outputs[name])
+    except KeyError:
+        raise OutputError(f"expected an output named {name!r}, got {sorted(outputs)}") from None
+
+
+def gather_maskrcnn(outputs: Mapping[str, np.ndarray], threshold: float = 0.0) -> Detections:
+    """Select the detections of a 0033-family inference and copy out what decoding needs.
+
+    Args:
+        outputs: ``classes`` ``(S,)`` int (float tolerated), ``scores`` ``(S,)``,
+            ``boxes`` ``(S, 4)`` in the network-input frame, ``raw_masks`` ``(S, C, m, m)``.
+            May be views of an infer request's tensors: nothing returned refers to them.
+        threshold: keep slots with ``score >= threshold`` (0 keeps every non-empty slot).
+
+    Returns:
+        :class:`Detections` in slot order.
+    """
+    classes = _output(outputs, "classes")
+    scores = _output(outputs, "scores")
+    boxes = _output(outputs, "boxes")
+    raw_masks = _output(outputs, "raw_masks")
+    slots = scores.shape[0] if scores.ndim == 1 else -1
+    if scores.ndim != 1:
+        raise OutputError(f"expected scores of shape (S,), got {scores.shape}")
+    for name, array, shape in (("classes", classes, (slots,)), ("boxes", boxes, (slots, 4))):
+        if array.shape != shape:
+            raise OutputError(f"expected {name} of shape {shape}, got {array.shape}")
+    if raw_masks.ndim != 4 or raw_masks.shape[0] != slots or raw_masks.shape[2] != raw_masks.shape[3]:
+        raise OutputError(f"expected raw_masks of shape ({slots}, C, m, m), got {raw_masks.shape}")
+    num_channels = raw_masks.shape[1]
+
+    if np.issubdtype(classes.dtype, np.floating):
+        # Some converters emit float class ids; NaN/inf become 0 (empty slot).
+        classes = np.rint(np.nan_to_num(classes, nan=0.0, posinf=0.0, neginf=0.0))
+    cls = classes.astype(np.int64)
+    score = scores.astype(np.float32)
+    valid_class = (cls >= 0) & (cls < min(num_channels, NUM_CLASSES + 1))
+    bad = np.flatnonzero(~valid_class)
+    if bad.size:
+        logger.warning(
+            "dropped %d detection(s) with class ids outside 0..%d: %s",
+            bad.size, min(num_channels - 1, NUM_CLASSES), sorted(set(cls[bad].tolist()))[:10],
+        )
+    with np.errstate(invalid="ignore"):
+        keep = valid_class & (cls > 0) & np.isfinite(score) & (score >= threshold)
+        keep &= np.isfinite(boxes).all(axis=1)
+    rows = np.flatnonzero(keep)
+    probs = raw_masks[rows, cls[rows]].astype(np.float32, copy=True)
+    if not np.isfinite(probs).all():
+        np.nan_to_num(probs, copy=False, nan=0.0, posinf=1.0, neginf=0.0)
+    np.clip(probs, 0.0, 1.0, out=probs)
+    return Detections(
+        boxes=boxes[rows].astype(np.float32, copy=True),
+        scores=score[rows].copy(),
+        class_ids=cls[rows].astype(np.int32),
+        mask_probs=probs,
+    )
+
+
+# -- paste kernels ------------------------------------------------------------------------
+
+_EMPTY_CROP = np.zeros((0, 0), dtype=np.bool_)
+_EMPTY_CROP.flags.writeable = False
+
+
+def _legacy_boxes(boxes_xyxy: np.ndarray, map_size: int) -> np.ndarray:
+    """OMZ ``expand_box`` by ``(m + 2) / m`` then ``astype(int)``, for all boxes at once.
+
+    The arithmetic is float32 like OMZ's on float32 boxes, so the truncated ints agree.
+    """
+    boxes = np.asarray(boxes_xyxy, dtype=np.float32)
+    scale = (map_size + 2) / float(map_size)
+    w_half = (boxes[:, 2] - boxes[:, 0]) * np.float32(0.5) * np.float32(scale)
+    h_half = (boxes[:, 3] - boxes[:, 1]) * np.float32(0.5) * np.float32(scale)
+    x_c = (boxes[:, 2] + boxes[:, 0]) * np.float32(0.5)
+    y_c = (boxes[:, 3] + boxes[:, 1]) * np.float32(0.5)
+    expanded = np.stack([x_c - w_half, y_c - h_half, x_c + w_half, y_c + h_half], axis=1)
+    return expanded.astype(np.float64).astype(np.int64)
+
+
+def paste_legacy(
+    prob: np.ndarray, expanded_box: tuple[int, int, int, int], image_hw: tuple[int, int]
+) -> tuple[np.ndarray, tuple[int, int]]:
+    """Paste one ``m x m`` probability map the Detectron1 / OMZ way, keeping the crop.
+
+    Args:
+        prob: float32 ``(m, m)`` probability map covering the box.
+        expanded_box: the box already enlarged by ``(m + 2) / m`` and truncated to ints
+            (``_legacy_boxes``), x0, y0, x1, y1 inclusive, original-image pixels.
+        image_hw: (H, W) of the image pasted into.
+
+    Returns:
+        bool crop of the pasted region (the enlarged box clipped to the image) and its
+        ``(x, y)`` offset; a ``(0, 0)`` crop when nothing of the box is inside the image.
+    """
+    height, width = image_hw
+    ex0, ey0, ex1, ey1 = expanded_box
+    w = max(ex1 - ex0 + 1, 1)
+    h = max(ey1 - ey0 + 1, 1)
+    x0, y0 = min(max(ex0, 0), width), min(max(ey0, 0), height)
+    # OMZ pastes up to ex1 + 1 (exclusive); never past the resized map's own extent.
+    x1 = min(max(ex1 + 1, 0), width, ex0 + w)
+    y1 = min(max(ey1 + 1, 0), height, ey0 + h)
+    if x1 <= x0 or y1 <= y0:
+        return _EMPTY_CROP, (min(x0, width), min(y0, height))
+    # The zero border keeps the upsampled mask from smearing its edge values outwards.
+    padded = cv2.copyMakeBorder(prob, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0.0)
+    resized = cv2.resize(padded, (w, h), interpolation=cv2.INTER_LINEAR)
+    crop = resized[y0 - ey0 : y1 - ey0, x0 - ex0 : x1 - ex0] > 0.5
+    crop.flags.writeable = False
+    return crop, (x0, y0)
+
+
+def _interp_matrix(start: int, stop: int, origin: float, length: float, size: int) -> np.ndarray:
+    """float32 ``(stop - start, size)``: bilinear weights of pixel centres ``start..stop-1``
+    sampling a ``size``-long map that spans ``[origin, origin + length]``, zero outside it."""
+    centres = np.arange(start, stop, dtype=np.float64) + 0.5
+    u = (centres - origin) / length * size - 0.5
+    i0 = np.floor(u)
+    frac = u - i0
+    i0 = i0.astype(np.int64)
+    weights = np.zeros((stop - start, size), dtype=np.float32)
+    rows = np.arange(stop - start)
+    for idx, wgt in ((i0, 1.0 - frac), (i0 + 1, frac)):
+        ok = (idx >= 0) & (idx < size)
+        weights[rows[ok], idx[ok]] += wgt[ok]
+    return weights
+
+
+def paste_aligned(
+    prob: np.ndarray, box_xyxy: tuple[float, float, float, float], image_hw: tuple[int, int]
+) -> tuple[np.ndarray, tuple[int, int]]:
+    """Paste one ``m x m`` probability map the detectron2 way (float box, pixel centres).
+
+    Bilinear sampling is separable, so the whole crop is ``Wy @ prob @ Wx.T`` with two small
+    weight matrices: exact, and far cheaper than per-pixel sampling.
+
+    Args:
+        prob: float32 ``(m, m)`` probability map covering the box, values in [0, 1].
+        box_xyxy: float box, original-image pixels.
+        image_hw: (H, W) of the image pasted into.
+
+    Returns:
+        bool crop (``value >= 0.5``) over the box widened by one pixel on each side and clipped
+        to the image, and its ``(x, y)`` offset. Pixels further out sample at most half of an
+        edge value, which is below the threshold for probabilities.
+    """
+    height, width = image_hw
+    bx0, by0, bx1, by1 = (float(v) for v in box_xyxy)
+    if not (bx1 - bx0 > 0.0 and by1 - by0 > 0.0):
+        return _EMPTY_CROP, (min(max(int(bx0), 0), width), min(max(int(by0), 0), height))
+    x0 = min(max(math.floor(bx0) - 1, 0), width)
+    y0 = min(max(math.floor(by0) - 1, 0), height)
+    x1 = min(max(math.ceil(bx1) + 1, 0), width)
+    y1 = min(max(math.ceil(by1) + 1, 0), height)
+    if x1 <= x0 or y1 <= y0:
+        return _EMPTY_CROP, (x0, y0)
+    size_y, size_x = prob.shape
+    wy = _interp_matrix(y0, y1, by0, by1 - by0, size_y)
+    wx = _interp_matrix(x0, x1, bx0, bx1 - bx0, size_x)
+    crop = (wy @ prob.astype(np.float32, copy=False)) @ wx.T >= 0.5
+    crop.flags.writeable = False
+    return crop, (x0, y0)
+
+
+def decode(
+    dets: Detections,
+    transform: Transform,
+    *,
+    paste: PasteMode = "legacy",
+    speed_ms: Mapping[str, float] | None = None,
+) -> Result:
+    """Map detections back to the original image and paste their masks (box-local).
+
+    Args:
+        dets: what :func:`gather_maskrcnn` kept, in the network-input frame.
+        transform: the preprocessing's :class:`~ovseg.preprocess.Transform`.
+        paste: ``"legacy"`` or ``"aligned"`` (see the module docstring).
+        speed_ms: stage timings to store in the result.
+
+    Returns:
+        A :class:`Result` whose boxes are original-image pixels clipped to ``[0, W] x [0, H]``.
+    """
+    if paste not in PASTE_MODES:
+        raise ValueError(f"expected paste 'legacy' or 'aligned', got {paste!r}")
+    height, width = transform.image_hw
+    if len(dets) == 0:
+        return Result.empty(transform.image_hw, speed_ms)
+    boxes = transform.boxes_to_image(dets.boxes)
+    np.clip(boxes[:, 0::2], 0.0, width, out=boxes[:, 0::2])
+    np.clip(boxes[:, 1::2], 0.0, height, out=boxes[:, 1::2])
+    boxes32 = boxes.astype(np.float32)
+
+    crops: list[np.ndarray] = []
+    offsets = np.zeros((len(dets), 2), dtype=np.int32)
+    if paste == "legacy":
+        # Paste with the float32 boxes, as OMZ does on its float32 outputs.
+        for i, ebox in enumerate(_legacy_boxes(boxes32, dets.mask_probs.shape[1]).tolist()):
+            crop, offsets[i] = paste_legacy(dets.mask_probs[i], ebox, transform.image_hw)
+            crops.append(crop)
+    else:
+        for i, box in enumerate(boxes.tolist()):
+            crop, offsets[i] = paste_aligned(dets.mask_probs[i], box, transform.image_hw)
+            crops.append(crop)
+    return Result(
+        boxes=boxes32,
+        scores=dets.scores,
+        class_ids=dets.class_ids,
+        image_hw=transform.image_hw,
+        mask_crops=tuple(crops),
+        mask_offsets=offsets,
+        speed_ms=speed_ms or {},
+    )

@@ -1,0 +1,314 @@
+"""Read a model, check its interface, compile it for a device.
+
+The only module (with the streaming pipeline) that talks to OpenVINO. It knows the interface
+of the 0033 family (SPEC.md):
+
+=========  ======================  ============================================
+port       shape                   meaning
+=========  ======================  ============================================
+im_data    f32 [1, 3, H, W]        BGR 0..255, H x W = 480 x 640 for 0033/0083
+im_info    f32 [1, 3]              resized height, resized width, scale
+classes    i32 [S]                 contiguous 1..80, 0 = empty slot (S = 100)
+scores     f32 [S]
+boxes      f32 [S, 4]              x1, y1, x2, y2 in the network-input frame
+raw_masks  f32 [S, C, m, m]        C = 81 classes, m = 28
+=========  ======================  ============================================
+
+Errors are one line each: a missing file, a pre-v10 IR (unreadable since OpenVINO 2022.1), a
+port that is missing or of the wrong shape or type (expected vs got), a device that is not
+there (with the list of those that are), and ops a device cannot run.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import xml.etree.ElementTree as ET
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import openvino as ov
+
+from .errors import DeviceError, InterfaceError, ModelError
+
+__all__ = [
+    "ModelInfo",
+    "MASKRCNN_FAMILY",
+    "read_model",
+    "check_interface",
+    "ir_version",
+    "check_device",
+    "unsupported_ops",
+    "compile_model",
+    "reshape_input",
+    "ov_message",
+]
+
+logger = logging.getLogger(__name__)
+
+#: The family of 0033 / 0083 / 0010 / 0050: inputs im_data + im_info.
+MASKRCNN_FAMILY = "maskrcnn"
+
+_REMOVED_DEVICES = {
+    "MYRIAD": "MYRIAD (NCS2) was removed in OpenVINO 2023.0 and never ran this model's "
+    "ExperimentalDetectron ops; Intel's current VPU is the NPU plugin: use --device NPU",
+    "HDDL": "HDDL was removed in OpenVINO 2023.0; Intel's current VPU is the NPU plugin: use --device NPU",
+    "VPU": "the VPU plugins (MYRIAD, HDDL) were removed in OpenVINO 2023.0; "
+    "Intel's current VPU is the NPU plugin: use --device NPU",
+    "VPUX": "VPUX was renamed NPU: use --device NPU",
+    "GNA": "GNA was removed in OpenVINO 2024.0 and could not run this model",
+}
+_VIRTUAL_DEVICES = ("AUTO", "HETERO", "MULTI", "BATCH")
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What ovseg knows about a model after checking its interface.
+
+    Attributes:
+        path: the model file.
+        family: interface family (``"maskrcnn"`` for 0033 / 0083).
+        input_hw: (height, width) of the image input.
+        num_slots: detections per inference (S).
+        num_channels: mask channels (C; 81 = background + 80 classes), 0 when class-agnostic.
+        mask_hw: (height, width) of each mask map (m x m).
+        ir_version: the IR's ``<net version>``, ``None`` for other formats.
+    """
+
+    path: Path
+    family: str
+    input_hw: tuple[int, int]
+    num_slots: int
+    num_channels: int
+    mask_hw: tuple[int, int]
+    ir_version: int | None = None
+
+
+def ov_message(error: BaseException) -> str:
+    """The informative line of an OpenVINO exception (they come as multi-line stacks)."""
+    lines = [ln.strip() for ln in str(error).splitlines() if ln.strip()]
+    useful = [ln for ln in lines if not re.match(r"^(Exception from|Check '.*' failed at) ", ln)]
+    text = (useful or lines or [type(error).__name__])[-1]
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def ir_version(xml_path: Path) -> int | None:
+    """The ``version`` attribute of an IR's root ``<net>`` element (reads only the first tag)."""
+    try:
+        for _, element in ET.iterparse(xml_path, events=("start",)):
+            if element.tag != "net":
+                raise ModelError(f"{xml_path}: expected an OpenVINO IR with a root <net> element, got <{element.tag}>")
+            version = element.attrib.get("version")
+            return int(version) if version and version.isdigit() else None
+    except ET.ParseError as error:
+        raise ModelError(f"{xml_path}: expected an OpenVINO IR .xml file, got unparsable XML ({error})") from None
+    return None
+
+
+def read_model(path: str | Path, core: ov.Core | None = None) -> tuple[ov.Model, ModelInfo]:
+    """Read an IR (``.xml`` beside its ``.bin``) or an ONNX file and check its interface.
+
+    Raises:
+        ModelError: the file is missing, is not a model, or is an IR older than v10.
+        InterfaceError: the model is not of a supported family (see :func:`check_interface`).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"model file not found: expected an IR .xml or an .onnx file at {path}")
+    version = None
+    if path.suffix.lower() == ".xml":
+        version = ir_version(path)
+        if version is not None and version < 10:
+            raise ModelError(
+                f"{path} is an IR v{version} file; OpenVINO 2022.1 and later read only IR v10 "
+                "and newer. instance-segmentation-security-0033 exists only as a 2019 IR v7 model: "
+                "use its IR v10 re-release instance-segmentation-security-0083 (same network)"
+            )
+        bin_path = path.with_suffix(".bin")
+        if not bin_path.is_file():
+            raise ModelError(f"weights not found: expected {bin_path} beside {path.name}")
+    elif path.suffix.lower() != ".onnx":
+        raise ModelError(f"expected an IR .xml or an .onnx file, got {path.name}")
+    core = core or ov.Core()
+    try:
+        model = core.read_model(path)
+    except RuntimeError as error:
+        raise ModelError(f"cannot read model {path}: {ov_message(error)}") from None
+    info = check_interface(model, path=path, ir_version=version)
+    return model, info
+
+
+def _port_names(ports: Any) -> list[str]:
+    return sorted(name for port in ports for name in port.get_names())
+
+
+def _find(ports: Any, name: str) -> Any | None:
+    for port in ports:
+        if name in port.get_names():
+            return port
+    return None
+
+
+def _describe(port: Any) -> str:
+    return f"{port.get_element_type().get_type_name()} {port.get_partial_shape()}"
+
+
+def _static_dims(port: Any, rank: int) -> list[int | None] | None:
+    shape = port.get_partial_shape()
+    if shape.rank.is_dynamic or shape.rank.get_length() != rank:
+        return None
+    return [d.get_length() if d.is_static else None for d in shape]
+
+
+def check_interface(model: ov.Model, *, path: str | Path = "<model>", ir_version: int | None = None) -> ModelInfo:
+    """Check that ``model`` has the 0033 family's inputs and outputs.
+
+    Raises:
+        InterfaceError: naming the first port that is missing or wrong, expected vs got.
+    """
+    inputs, outputs = model.inputs, model.outputs
+    where = Path(path).name
+    if _find(inputs, "im_data") is None or _find(inputs, "im_info") is None:
+        raise InterfaceError(
+            f"{where}: expected the inputs of the instance-segmentation-security-0033 family "
+            f"(im_data, im_info), got {_port_names(inputs)}"
+        )
+    f32 = ov.Type.f32
+    im_data = _find(inputs, "im_data")
+    dims = _static_dims(im_data, 4)
+    if im_data.get_element_type() != f32 or dims is None or dims[:2] != [1, 3] or None in dims[2:]:
+        raise InterfaceError(f"{where}: input im_data: expected f32 [1,3,H,W], got {_describe(im_data)}")
+    im_info = _find(inputs, "im_info")
+    if im_info.get_element_type() != f32 or _static_dims(im_info, 2) != [1, 3]:
+        raise InterfaceError(f"{where}: input im_info: expected f32 [1,3], got {_describe(im_info)}")
+    if len(inputs) != 2:
+        raise InterfaceError(f"{where}: expected 2 inputs (im_data, im_info), got {_port_names(inputs)}")
+
+    expected = {"classes": 1, "scores": 1, "boxes": 2, "raw_masks": 4}
+    missing = [name for name in expected if _find(outputs, name) is None]
+    if missing:
+        raise InterfaceError(
+            f"{where}: missing output(s) {', '.join(missing)}: expected outputs "
+            f"classes, scores, boxes, raw_masks, got {_port_names(outputs)}"
+        )
+    shapes = {name: _static_dims(_find(outputs, name), rank) for name, rank in expected.items()}
+    slots = shapes["scores"][0] if shapes["scores"] else None
+    wanted = {
+        "classes": "[S] integer (or f32)",
+        "scores": "f32 [S]",
+        "boxes": "f32 [S,4]",
+        "raw_masks": "f32 [S,C,m,m]",
+    }
+    for name, dims_ in shapes.items():
+        port = _find(outputs, name)
+        ok = dims_ is not None and slots is not None and None not in dims_ and dims_[0] == slots
+        if name == "boxes":
+            ok = ok and dims_[1] == 4
+        if name == "raw_masks":
+            ok = ok and dims_[2] == dims_[3]
+        if name != "classes":
+            ok = ok and port.get_element_type() == f32
+        elif not (port.get_element_type().is_integral() or port.get_element_type() == f32):
+            ok = False
+        if not ok:
+            raise InterfaceError(f"{where}: output {name}: expected {wanted[name]} with S static, got {_describe(port)}")
+    mask_dims = shapes["raw_masks"]
+    return ModelInfo(
+        path=Path(path),
+        family=MASKRCNN_FAMILY,
+        input_hw=(dims[2], dims[3]),
+        num_slots=int(slots),
+        num_channels=int(mask_dims[1]),
+        mask_hw=(int(mask_dims[2]), int(mask_dims[3])),
+        ir_version=ir_version,
+    )
+
+
+def _named_devices(device: str) -> list[str]:
+    """The concrete device names in a device string: ``HETERO:GPU,CPU`` -> [GPU, CPU]."""
+    head, _, rest = device.partition(":")
+    if head.upper() in _VIRTUAL_DEVICES:
+        names = [d.strip().lstrip("-") for d in rest.split(",") if d.strip()]
+        return [n for name in names for n in _named_devices(name)]
+    return [device.strip()]
+
+
+def check_device(core: ov.Core, device: str) -> None:
+    """Raise :class:`DeviceError` unless every device named in ``device`` is available.
+
+    ``device`` is any OpenVINO device string: ``CPU``, ``GPU.1``, ``NPU``, ``AUTO``,
+    ``AUTO:GPU,CPU``, ``HETERO:GPU,CPU``, ``MULTI:GPU,CPU``.
+    """
+    if not device or not device.strip():
+        raise DeviceError(f"expected a device such as CPU, GPU, NPU or AUTO, got {device!r}")
+    available = list(core.available_devices)
+    for name in _named_devices(device):
+        base = name.split(".")[0].upper()
+        if base in _REMOVED_DEVICES:
+            raise DeviceError(f"device {name}: {_REMOVED_DEVICES[base]}")
+        if name in available or (name == base and any(d.split(".")[0] == base for d in available)):
+            continue
+        if base in _VIRTUAL_DEVICES:
+            continue
+        raise DeviceError(f"device {name!r} is not available: expected one of {', '.join(available) or 'none'}")
+
+
+def unsupported_ops(core: ov.Core, model: ov.Model, device: str) -> Counter[str]:
+    """Op types (with counts) of ``model`` that ``device`` reports it cannot run.
+
+    Empty for AUTO / MULTI / BATCH, which pick devices themselves.
+    """
+    if device.split(":")[0].upper() in ("AUTO", "MULTI", "BATCH"):
+        return Counter()
+    try:
+        supported = core.query_model(model, device)
+    except RuntimeError as error:
+        raise DeviceError(f"device {device} cannot be queried for this model: {ov_message(error)}") from None
+    return Counter(
+        op.get_type_name()
+        for op in model.get_ops()
+        if op.get_friendly_name() not in supported and op.get_type_name() not in ("Parameter", "Result", "Constant")
+    )
+
+
+def compile_model(
+    core: ov.Core, model: ov.Model, device: str = "CPU", config: Mapping[str, Any] | None = None
+) -> ov.CompiledModel:
+    """Compile ``model`` for ``device`` with ``config`` passed through to OpenVINO.
+
+    Raises:
+        DeviceError: the device is not available, cannot run some ops (named), or rejects the
+            configuration.
+    """
+    check_device(core, device)
+    blocked = unsupported_ops(core, model, device)
+    if blocked:
+        ops = ", ".join(f"{name} (x{count})" for name, count in sorted(blocked.items()))
+        raise DeviceError(
+            f"device {device} cannot run {sum(blocked.values())} op(s) of this model: {ops}; "
+            f"try HETERO:{device},CPU or AUTO"
+        )
+    try:
+        return core.compile_model(model, device, dict(config or {}))
+    except RuntimeError as error:
+        raise DeviceError(f"cannot compile the model for {device} with {dict(config or {})}: {ov_message(error)}") from None
+
+
+def reshape_input(model: ov.Model, input_hw: tuple[int, int]) -> ov.Model:
+    """A copy of a 0033-family model with ``im_data`` reshaped to ``[1, 3, *input_hw]``.
+
+    Raises:
+        ModelError: the model cannot be reshaped to that size.
+    """
+    clone = model.clone()
+    try:
+        clone.reshape({"im_data": ov.PartialShape([1, 3, *input_hw])})
+    except RuntimeError as error:
+        raise ModelError(
+            f"the model cannot be reshaped to im_data [1,3,{input_hw[0]},{input_hw[1]}] "
+            f"(needed for portrait images with resize short-long): {ov_message(error)}"
+        ) from None
+    return clone

@@ -1,0 +1,225 @@
+"""The result of segmenting one image: parallel numpy arrays plus box-local masks.
+
+A :class:`Result` holds N instances. Per instance it keeps the box, the score, the contiguous
+class id (1..80) and the mask as a *crop*: a bool array covering only the region the mask was
+pasted into, plus that region's top-left corner in the image. Full-resolution arrays are built
+only when asked for (:attr:`Result.masks`, :meth:`Result.mask`, :meth:`Result.label_map`), so a
+result costs memory in proportion to the area of its boxes, not N x H x W.
+
+Coordinates are original-image pixels, x to the right and y down; boxes are x1, y1, x2, y2 with
+the continuous convention (a box covering pixel columns 0..9 is x1=0, x2=10). Sizes are
+always (height, width).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+from .labels import class_name
+
+__all__ = ["Instance", "Result"]
+
+
+def _frozen(array: np.ndarray) -> np.ndarray:
+    array.flags.writeable = False
+    return array
+
+
+def _owned(array: np.ndarray, dtype: Any) -> np.ndarray:
+    """A read-only array of ``dtype``: the caller's if it is already read-only, else a copy."""
+    if isinstance(array, np.ndarray) and array.dtype == dtype and not array.flags.writeable:
+        return array
+    return _frozen(np.array(array, dtype=dtype, copy=True))
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One detected instance (what iterating over a :class:`Result` yields)."""
+
+    box: tuple[float, float, float, float]
+    score: float
+    class_id: int
+    label: str
+    mask_crop: np.ndarray
+    """bool ``(h, w)``: the mask inside the region that starts at ``mask_offset``."""
+    mask_offset: tuple[int, int]
+    """``(x, y)`` of the crop's top-left pixel in the image."""
+
+
+@dataclass(frozen=True, eq=False)
+class Result:
+    """Instances found in one image.
+
+    Attributes:
+        boxes: float32 ``(N, 4)`` x1, y1, x2, y2 in original-image pixels, clipped to the image.
+        scores: float32 ``(N,)`` in [0, 1], in the model's order (descending).
+        class_ids: int32 ``(N,)`` contiguous COCO class ids 1..80.
+        image_hw: (height, width) of the original image.
+        mask_crops: N bool arrays ``(h_i, w_i)``, each instance's mask inside its paste region.
+        mask_offsets: int32 ``(N, 2)`` ``(x, y)`` of each crop's top-left pixel in the image.
+        speed_ms: time spent per stage in milliseconds (``preprocess``, ``infer``, ``decode``).
+
+    Indexing with an int, a slice, an int array or a bool ``(N,)`` array returns a new
+    :class:`Result` with the selected instances (``res[res.scores > 0.8]``). All arrays are
+    read-only.
+    """
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    class_ids: np.ndarray
+    image_hw: tuple[int, int]
+    mask_crops: tuple[np.ndarray, ...]
+    mask_offsets: np.ndarray
+    speed_ms: Mapping[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        set_ = functools.partial(object.__setattr__, self)
+        boxes = np.asarray(self.boxes)
+        n = boxes.shape[0] if boxes.ndim == 2 else -1
+        if boxes.ndim != 2 or boxes.shape[1] != 4:
+            raise ValueError(f"expected boxes of shape (N, 4), got {boxes.shape}")
+        for name, shape in (("scores", (n,)), ("class_ids", (n,)), ("mask_offsets", (n, 2))):
+            got = np.shape(getattr(self, name))
+            if got != shape:
+                raise ValueError(f"expected {name} of shape {shape}, got {got}")
+        if len(self.image_hw) != 2 or min(self.image_hw) < 1:
+            raise ValueError(f"expected image_hw (height, width) >= 1, got {self.image_hw}")
+        if len(self.mask_crops) != n:
+            raise ValueError(f"expected {n} mask crops, got {len(self.mask_crops)}")
+        set_("boxes", _owned(boxes, np.float32))
+        set_("scores", _owned(self.scores, np.float32))
+        set_("class_ids", _owned(self.class_ids, np.int32))
+        set_("mask_offsets", _owned(self.mask_offsets, np.int32))
+        set_("image_hw", (int(self.image_hw[0]), int(self.image_hw[1])))
+        crops = tuple(_owned(c, np.bool_) for c in self.mask_crops)
+        height, width = self.image_hw
+        for i, (crop, (x, y)) in enumerate(zip(crops, self.mask_offsets.tolist())):
+            if crop.ndim != 2 or x < 0 or y < 0 or x + crop.shape[1] > width or y + crop.shape[0] > height:
+                raise ValueError(
+                    f"expected mask crop {i} inside the {height}x{width} image, "
+                    f"got shape {crop.shape} at (x={x}, y={y})"
+                )
+        set_("mask_crops", crops)
+        set_("speed_ms", MappingProxyType(dict(self.speed_ms)))
+
+    @classmethod
+    def empty(cls, image_hw: tuple[int, int], speed_ms: Mapping[str, float] | None = None) -> Result:
+        """A result with no instances for an image of size ``image_hw``."""
+        return cls(
+            boxes=np.zeros((0, 4), np.float32),
+            scores=np.zeros(0, np.float32),
+            class_ids=np.zeros(0, np.int32),
+            image_hw=image_hw,
+            mask_crops=(),
+            mask_offsets=np.zeros((0, 2), np.int32),
+            speed_ms=speed_ms or {},
+        )
+
+    # -- sequence protocol ---------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return int(self.boxes.shape[0])
+
+    def __getitem__(self, index: int | slice | np.ndarray | list[int]) -> Result:
+        n = len(self)
+        if isinstance(index, (int, np.integer)):
+            if not -n <= index < n:
+                raise IndexError(f"expected an index in [-{n}, {n}), got {index}")
+            rows = np.array([index % n])
+        elif isinstance(index, slice):
+            rows = np.arange(n)[index]
+        else:
+            index = np.asarray(index)
+            if index.dtype == np.bool_:
+                if index.shape != (n,):
+                    raise IndexError(f"expected a bool mask of shape ({n},), got {index.shape}")
+                rows = np.flatnonzero(index)
+            elif np.issubdtype(index.dtype, np.integer) and index.ndim == 1:
+                if index.size and (index.min() < -n or index.max() >= n):
+                    raise IndexError(f"expected indices in [-{n}, {n}), got {index.tolist()}")
+                rows = index % n if n else index
+            else:
+                raise IndexError(f"expected an int, slice, int array or bool mask, got {index!r}")
+        return Result(
+            boxes=self.boxes[rows],
+            scores=self.scores[rows],
+            class_ids=self.class_ids[rows],
+            image_hw=self.image_hw,
+            mask_crops=tuple(self.mask_crops[i] for i in rows.tolist()),
+            mask_offsets=self.mask_offsets[rows],
+            speed_ms=self.speed_ms,
+        )
+
+    def __iter__(self) -> Iterator[Instance]:
+        for i in range(len(self)):
+            x1, y1, x2, y2 = self.boxes[i].tolist()
+            ox, oy = self.mask_offsets[i].tolist()
+            yield Instance(
+                box=(x1, y1, x2, y2),
+                score=float(self.scores[i]),
+                class_id=int(self.class_ids[i]),
+                label=class_name(int(self.class_ids[i])),
+                mask_crop=self.mask_crops[i],
+                mask_offset=(ox, oy),
+            )
+
+    def __repr__(self) -> str:
+        h, w = self.image_hw
+        return f"Result({len(self)} instances in a {h}x{w} image)"
+
+    # -- named views ---------------------------------------------------------------------
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """Class names, one per instance."""
+        return tuple(class_name(int(c)) for c in self.class_ids)
+
+    @functools.cached_property
+    def masks(self) -> np.ndarray:
+        """bool ``(N, H, W)`` full-resolution masks (built on first access, then kept)."""
+        height, width = self.image_hw
+        stack = np.zeros((len(self), height, width), dtype=np.bool_)
+        for i, (crop, (x, y)) in enumerate(zip(self.mask_crops, self.mask_offsets.tolist())):
+            stack[i, y : y + crop.shape[0], x : x + crop.shape[1]] = crop
+        return _frozen(stack)
+
+    def mask(self, i: int) -> np.ndarray:
+        """bool ``(H, W)`` full-resolution mask of instance ``i`` (a new array)."""
+        out = np.zeros(self.image_hw, dtype=np.bool_)
+        crop = self.mask_crops[i]
+        x, y = self.mask_offsets[i].tolist()
+        out[y : y + crop.shape[0], x : x + crop.shape[1]] = crop
+        return out
+
+    def label_map(self) -> np.ndarray:
+        """int32 ``(H, W)``: the index of the instance that covers each pixel, -1 for none.
+
+        Where masks overlap, the instance with the higher score wins.
+        """
+        out = np.full(self.image_hw, -1, dtype=np.int32)
+        # Paint from the lowest score up, so the highest-scoring instance ends on top (and of
+        # equal scores, the earlier one).
+        for i in np.argsort(-self.scores, kind="stable")[::-1].tolist():
+            crop = self.mask_crops[i]
+            x, y = self.mask_offsets[i].tolist()
+            region = out[y : y + crop.shape[0], x : x + crop.shape[1]]
+            region[crop] = i
+        return out
+
+    def areas(self) -> np.ndarray:
+        """int64 ``(N,)`` number of mask pixels per instance."""
+        return np.array([int(np.count_nonzero(c)) for c in self.mask_crops], dtype=np.int64)
+
+    def to_coco(self, image_id: int) -> list[dict[str, Any]]:
+        """COCO results dicts (``image_id``, official ``category_id``, ``bbox`` as x, y, w, h,
+        ``score``, ``segmentation`` as compressed RLE with ``counts`` a str), one per instance."""
+        # Imported here: the COCO module sits above this one (it needs pycocotools).
+        from .coco import result_to_coco
+
+        return result_to_coco(self, image_id)

@@ -1,0 +1,175 @@
+"""The public entry point: ``Segmenter(model, device=, threshold=, config=)(image) -> Result``.
+
+Stages, each timed into ``Result.speed_ms``::
+
+    image --preprocess--> im_data, im_info --OpenVINO--> outputs --gather--> Detections
+          --decode--> Result
+
+A Segmenter may be shared between threads: synchronous calls are serialized on its one infer
+request by a lock (OpenVINO requests are not re-entrant). For throughput, run several frames
+at once through the streaming API instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import openvino as ov
+
+from .decode import PASTE_MODES, Detections, PasteMode, decode, gather_maskrcnn
+from .errors import ConfigError
+from .model import ModelInfo, compile_model, read_model, reshape_input
+from .preprocess import Transform, preprocess
+from .result import Result
+
+__all__ = ["Segmenter", "ResizePolicy"]
+
+logger = logging.getLogger(__name__)
+
+#: ``fit``: every image into the model's own window (480x640 for 0033: "max height 480, max
+#: width 640"). ``short-long``: portrait images go through the network reshaped to the
+#: transposed window (640x480: "max short side 480, max long side 640").
+ResizePolicy = Literal["fit", "short-long"]
+RESIZE_POLICIES: tuple[str, ...] = ("fit", "short-long")
+
+
+class Segmenter:
+    """Instance segmentation with an OpenVINO model of the 0033 family.
+
+    Args:
+        model: path of an IR ``.xml`` (its ``.bin`` beside it) or an ``.onnx`` file.
+        device: any OpenVINO device string (``CPU``, ``GPU``, ``NPU``, ``AUTO``,
+            ``HETERO:GPU,CPU``, ...).
+        threshold: keep detections with ``score >= threshold``; 0 keeps every slot (COCO AP).
+        config: OpenVINO properties passed to ``compile_model`` as they are, e.g.
+            ``{"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY",
+            "CACHE_DIR": "cache"}``.
+        paste: mask paste algorithm, ``"legacy"`` (OMZ, the card's AP) or ``"aligned"``.
+        resize: ``"fit"`` or ``"short-long"`` (see :data:`ResizePolicy`); both input shapes are
+            compiled up front.
+        im_info_scale: pass the resize factor in ``im_info[2]`` (2019 demo) instead of 1.
+        core: an ``openvino.Core`` to share between models.
+
+    Calling the segmenter on a BGR uint8 ``(H, W, 3)`` image (grayscale, BGRA and 16-bit
+    images are converted) returns a :class:`~ovseg.result.Result`.
+    """
+
+    def __init__(
+        self,
+        model: str | Path,
+        device: str = "CPU",
+        threshold: float = 0.5,
+        config: Mapping[str, Any] | None = None,
+        *,
+        paste: PasteMode = "legacy",
+        resize: ResizePolicy = "fit",
+        im_info_scale: bool = False,
+        core: ov.Core | None = None,
+    ) -> None:
+        if not (isinstance(threshold, (int, float)) and 0.0 <= float(threshold) <= 1.0):
+            raise ConfigError(f"expected a threshold in [0, 1], got {threshold!r}")
+        if paste not in PASTE_MODES:
+            raise ConfigError(f"expected paste 'legacy' or 'aligned', got {paste!r}")
+        if resize not in RESIZE_POLICIES:
+            raise ConfigError(f"expected resize 'fit' or 'short-long', got {resize!r}")
+        self.threshold = float(threshold)
+        self.paste: PasteMode = paste
+        self.resize: ResizePolicy = resize
+        self.im_info_scale = im_info_scale
+        self.device = device
+        self.config: dict[str, Any] = dict(config or {})
+        self.core = core or ov.Core()
+        self._model, self.info = read_model(model, self.core)
+
+        start = time.perf_counter()
+        self._compiled: dict[tuple[int, int], ov.CompiledModel] = {
+            self.info.input_hw: compile_model(self.core, self._model, device, self.config)
+        }
+        portrait_hw = self.info.input_hw[::-1]
+        if resize == "short-long" and portrait_hw != self.info.input_hw:
+            self._compiled[portrait_hw] = compile_model(
+                self.core, reshape_input(self._model, portrait_hw), device, self.config
+            )
+        self.compile_ms = (time.perf_counter() - start) * 1e3
+        self._requests = {hw: cm.create_infer_request() for hw, cm in self._compiled.items()}
+        self._lock = threading.Lock()
+
+    # -- building blocks (also used by the streaming pipeline) ----------------------------
+
+    @property
+    def model_path(self) -> Path:
+        return self.info.path
+
+    @property
+    def compiled_models(self) -> Mapping[tuple[int, int], ov.CompiledModel]:
+        """The compiled model per network input size (one, or two for ``short-long``)."""
+        return dict(self._compiled)
+
+    def input_hw_for(self, image_hw: tuple[int, int]) -> tuple[int, int]:
+        """The network input size an image of ``image_hw`` goes through."""
+        in_h, in_w = self.info.input_hw
+        if self.resize == "short-long" and (image_hw[0] > image_hw[1]) != (in_h > in_w):
+            return (in_w, in_h)
+        return self.info.input_hw
+
+    def preprocess(self, image: np.ndarray, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, Transform]:
+        """``im_data``, ``im_info`` and the :class:`Transform` of one image (see
+        :func:`ovseg.preprocess.preprocess`); ``out`` may be an input tensor to fill."""
+        image_hw = (int(image.shape[0]), int(image.shape[1])) if getattr(image, "ndim", 0) >= 2 else (0, 0)
+        return preprocess(image, self.input_hw_for(image_hw), im_info_scale=self.im_info_scale, out=out)
+
+    def gather(self, outputs: Mapping[str, np.ndarray]) -> Detections:
+        """Select and copy out the detections of one inference's outputs."""
+        return gather_maskrcnn(outputs, self.threshold)
+
+    def decode(self, dets: Detections, transform: Transform, speed_ms: Mapping[str, float] | None = None) -> Result:
+        """Map detections back to the image and paste their masks."""
+        return decode(dets, transform, paste=self.paste, speed_ms=speed_ms)
+
+    @staticmethod
+    def request_outputs(request: ov.InferRequest) -> dict[str, np.ndarray]:
+        """Views of a finished request's outputs by name (valid until it runs again)."""
+        return {
+            name: request.get_tensor(port).data
+            for port in request.model_outputs
+            for name in port.get_names()
+        }
+
+    # -- the call --------------------------------------------------------------------------
+
+    def __call__(self, image: np.ndarray) -> Result:
+        """Segment one image (BGR uint8 ``(H, W, 3)``; see :func:`ovseg.preprocess.as_bgr`)."""
+        t0 = time.perf_counter()
+        with self._lock:
+            image_hw = (int(image.shape[0]), int(image.shape[1])) if getattr(image, "ndim", 0) >= 2 else (0, 0)
+            request = self._requests[self.input_hw_for(image_hw)]
+            _, im_info, transform = self.preprocess(image, out=request.get_tensor("im_data").data)
+            request.get_tensor("im_info").data[...] = im_info
+            t1 = time.perf_counter()
+            request.infer()
+            t2 = time.perf_counter()
+            dets = self.gather(self.request_outputs(request))
+        result = self.decode(dets, transform)
+        speed = {
+            "preprocess": (t1 - t0) * 1e3,
+            "infer": (t2 - t1) * 1e3,
+            "decode": (time.perf_counter() - t2) * 1e3,
+        }
+        return dataclasses.replace(result, speed_ms=speed)
+
+    def __repr__(self) -> str:
+        return (
+            f"Segmenter({str(self.info.path)!r}, device={self.device!r}, threshold={self.threshold}, "
+            f"paste={self.paste!r}, resize={self.resize!r})"
+        )
+
+    @property
+    def model_info(self) -> ModelInfo:
+        return self.info
