@@ -17,6 +17,7 @@ __all__ = [
     "DatasetError",
     "DownloadError",
     "ConfigError",
+    "CaptureError",
 ]
 
 
@@ -54,3 +55,7 @@ class DownloadError(OvsegError):
 
 class ConfigError(OvsegError, ValueError):
     """An option with a value outside what it accepts (threshold, paste, resize, ...)."""
+
+
+class CaptureError(OvsegError):
+    """A camera, video, image folder or stream that cannot be opened or stops delivering frames."""
