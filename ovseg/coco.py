@@ -67,7 +67,10 @@ def rle_counts(crop: np.ndarray, offset: tuple[int, int], image_hw: tuple[int, i
     bounds = np.empty(2 * starts.size + 2, dtype=np.int64)
     bounds[0], bounds[-1] = 0, height * width
     bounds[1:-1:2], bounds[2:-1:2] = starts, ends
-    return np.diff(bounds).tolist()
+    counts = np.diff(bounds).tolist()
+    if counts[-1] == 0:  # the mask reaches the last pixel: no closing 0-run
+        counts.pop()
+    return counts
 
 
 def _compress(counts: list[int], image_hw: tuple[int, int]) -> dict[str, Any]:

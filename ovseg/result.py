@@ -99,7 +99,7 @@ class Result:
         set_("image_hw", (int(self.image_hw[0]), int(self.image_hw[1])))
         crops = tuple(_owned(c, np.bool_) for c in self.mask_crops)
         height, width = self.image_hw
-        for i, (crop, (x, y)) in enumerate(zip(crops, self.mask_offsets.tolist())):
+        for i, (crop, (x, y)) in enumerate(zip(crops, self.mask_offsets.tolist(), strict=True)):
             if crop.ndim != 2 or x < 0 or y < 0 or x + crop.shape[1] > width or y + crop.shape[0] > height:
                 raise ValueError(
                     f"expected mask crop {i} inside the {height}x{width} image, "
@@ -185,7 +185,7 @@ class Result:
         """bool ``(N, H, W)`` full-resolution masks (built on first access, then kept)."""
         height, width = self.image_hw
         stack = np.zeros((len(self), height, width), dtype=np.bool_)
-        for i, (crop, (x, y)) in enumerate(zip(self.mask_crops, self.mask_offsets.tolist())):
+        for i, (crop, (x, y)) in enumerate(zip(self.mask_crops, self.mask_offsets.tolist(), strict=True)):
             stack[i, y : y + crop.shape[0], x : x + crop.shape[1]] = crop
         return _frozen(stack)
 

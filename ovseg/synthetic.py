@@ -19,7 +19,7 @@ import numpy as np
 import openvino as ov
 import openvino.opset13 as ops
 
-__all__ = ["maskrcnn_model", "save_model", "disc_map"]
+__all__ = ["maskrcnn_model", "labels_model", "save_model", "disc_map"]
 
 
 def disc_map(size: int = 28, radius: float = 0.4) -> np.ndarray:
@@ -83,14 +83,18 @@ def maskrcnn_model(
                 raw_masks[i, c] = maps[i]
     raw_masks = np.asarray(raw_masks, dtype=np.float32)
 
-    score_node = ops.constant(sc)
-    if work:
-        x = im_data
-        for _ in range(work):
-            weights = ops.constant(np.full((3, 3, 3, 3), 1.0 / 27.0, dtype=np.float32))
-            x = ops.convolution(x, weights, [1, 1], [1, 1], [1, 1], [1, 1])
-        zero = ops.multiply(ops.reduce_mean(x, ops.constant(np.array([0, 1, 2, 3])), False), ops.constant(np.float32(0.0)))
-        score_node = ops.add(score_node, zero)
+    # Every input feeds the outputs (multiplied by 0), so that no plugin prunes or re-routes an
+    # unused parameter (HETERO does).
+    x = im_data
+    for _ in range(work):
+        weights = ops.constant(np.full((3, 3, 3, 3), 1.0 / 27.0, dtype=np.float32))
+        x = ops.convolution(x, weights, [1, 1], [1, 1], [1, 1], [1, 1])
+    used = ops.add(
+        ops.reduce_mean(x, ops.constant(np.array([0, 1, 2, 3])), False),
+        ops.reduce_mean(im_info, ops.constant(np.array([0, 1])), False),
+    )
+    zero = ops.multiply(used, ops.constant(np.float32(0.0)))
+    score_node = ops.add(ops.constant(sc), zero)
     box_node = ops.constant(bx)
     if boxes_relative:
         # im_info = [h, w, s] -> [w, h, w, h]
@@ -111,6 +115,76 @@ def maskrcnn_model(
         node.output(0).set_names({name})
         results.append(ops.result(node))
     return ov.Model(results, [im_data, im_info], "ovseg-synthetic-maskrcnn")
+
+
+def labels_model(
+    labels: Sequence[int] | np.ndarray,
+    scores: Sequence[float] | np.ndarray,
+    boxes: Sequence[Sequence[float]] | np.ndarray,
+    mask_maps: np.ndarray | None = None,
+    *,
+    input_hw: tuple[int, int] = (608, 608),
+    mask_size: int = 28,
+    boxes_relative: bool = False,
+    labels_type: str = "i64",
+    dynamic: bool = True,
+) -> ov.Model:
+    """A model with the newer OMZ family's interface (0002 / 0228 / 1039 / person-0007 ...).
+
+    ``image`` f32 ``[1, 3, *input_hw]`` -> ``labels`` ``[N]`` (0-based), ``boxes`` f32 ``[N, 5]``
+    (x1, y1, x2, y2, score), ``masks`` f32 ``[N, m, m]``, where the rows are exactly the K given.
+
+    Args:
+        labels, scores, boxes: the K detections (0-based labels; boxes x1, y1, x2, y2).
+        mask_maps: ``(K, m, m)`` probability maps (default: a centred disc for every row).
+        input_hw: the ``image`` input size.
+        mask_size: m (28; person-0007 has 224).
+        boxes_relative: boxes are fractions of the network input (``[0, 0, 1, 1]`` is the whole
+            input window); they are multiplied by (W, H, W, H).
+        labels_type: ``"i64"``, ``"i32"`` or ``"f32"``.
+        dynamic: N is a dynamic dimension, as in the OMZ IRs: the rows pass through NonZero and
+            Gather, so OpenVINO cannot know N before inference. ``False``: a static ``[K]``.
+    """
+    k = len(labels)
+    image = ops.parameter([1, 3, *input_hw], ov.Type.f32, name="image")
+    image.output(0).set_names({"image"})
+    box_rows = np.zeros((k, 5), dtype=np.float32)
+    if k:
+        box_rows[:, :4] = np.asarray(boxes, dtype=np.float32).reshape(k, 4)
+        box_rows[:, 4] = np.asarray(scores, dtype=np.float32)
+    if boxes_relative:
+        in_h, in_w = input_hw
+        box_rows[:, :4] *= np.array([in_w, in_h, in_w, in_h], dtype=np.float32)
+    maps = (
+        np.asarray(mask_maps, dtype=np.float32).reshape(k, mask_size, mask_size)
+        if mask_maps is not None
+        else np.repeat(disc_map(mask_size)[None], k, 0)
+    )
+    dtype = {"i64": np.int64, "i32": np.int32, "f32": np.float32}[labels_type]
+    label_rows = np.asarray(labels, dtype=np.float64).astype(dtype).reshape(k)
+
+    # One sentinel row (keep = 0) is appended and filtered out, so that K = 0 works too.
+    keep = np.concatenate([np.ones(k, dtype=np.float32), np.zeros(1, dtype=np.float32)])
+    # The image feeds the outputs (multiplied by 0): no plugin may prune the input.
+    mean = ops.reduce_mean(image, ops.constant(np.array([0, 1, 2, 3])), False)
+    keep_node = ops.add(ops.constant(keep), ops.multiply(mean, ops.constant(np.float32(0.0))))
+    if dynamic:
+        nonzero = ops.non_zero(ops.greater(keep_node, ops.constant(np.float32(0.5))), "i64")
+        rows = ops.squeeze(nonzero, ops.constant(np.int64(0)))
+    else:
+        rows = ops.constant(np.arange(k, dtype=np.int64))
+    axis = ops.constant(np.int64(0))
+
+    def pick(values: np.ndarray) -> ov.Node:
+        padded = np.concatenate([values, np.zeros((1, *values.shape[1:]), dtype=values.dtype)])
+        return ops.gather(ops.constant(padded), rows, axis)
+
+    outputs = {"labels": pick(label_rows), "boxes": pick(box_rows), "masks": pick(maps.astype(np.float32))}
+    results = []
+    for name, node in outputs.items():
+        node.output(0).set_names({name})
+        results.append(ops.result(node))
+    return ov.Model(results, [image], "ovseg-synthetic-labels-boxes-masks")
 
 
 def save_model(model: ov.Model, xml_path: str | Path) -> Path:

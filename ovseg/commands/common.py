@@ -41,8 +41,13 @@ def _threshold(text: str) -> float:
 
 def add_model_options(parser: argparse.ArgumentParser, *, threshold: float | None = 0.5) -> None:
     """--model, --device, --infer-precision, --config (and --threshold unless None)."""
-    parser.add_argument("-m", "--model", required=True, help="model IR .xml (its .bin beside it) or .onnx")
-    parser.add_argument("-d", "--device", default="CPU", help="OpenVINO device: CPU, GPU, NPU, AUTO, HETERO:GPU,CPU, ... (default CPU)")
+    parser.add_argument(
+        "-m", "--model", required=True,
+        help="model IR .xml (its .bin beside it) or .onnx, or a catalogue name fetched with `ovseg fetch` (ovseg models)",
+    )
+    parser.add_argument(
+        "-d", "--device", default="CPU", help="OpenVINO device: CPU, GPU, NPU, AUTO, HETERO:GPU,CPU, ... (default CPU)"
+    )
     parser.add_argument(
         "--infer-precision",
         choices=sorted(PRECISIONS),

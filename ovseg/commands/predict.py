@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from pathlib import Path
@@ -60,6 +61,15 @@ def _write_png(path: Path, image: Any) -> None:
         raise OvsegError(f"cannot write {path}")
 
 
+def _summary(result: Result) -> str:
+    """'3 instance(s) (person 0.97, car 0.88, dog 0.51)', at most five named."""
+    if not len(result):
+        return "0 instance(s)"
+    named = [f"{label} {score:.2f}" for label, score in zip(result.labels[:5], result.scores[:5].tolist(), strict=True)]
+    more = [f"+{len(result) - 5} more"] if len(result) > 5 else []
+    return f"{len(result)} instance(s) ({', '.join(named + more)})"
+
+
 def run(args: argparse.Namespace) -> int:
     inputs = list(expand_inputs(args.inputs))
     if not inputs:
@@ -84,14 +94,12 @@ def run(args: argparse.Namespace) -> int:
         used.add(stem)
         png, doc = out_dir / f"{stem}.png", out_dir / f"{stem}.json"
         drawn = overlay(image, result)
-        atomic_write(png, lambda tmp: _write_png(tmp, drawn))
-        text = json.dumps(result_json(result, str(path), str(args.model), args.device))
-        atomic_write(doc, lambda tmp: tmp.write_text(text + "\n"))
-        top = ", ".join(f"{label} {score:.2f}" for label, score in zip(result.labels[:5], result.scores[:5].tolist()))
-        more = f", +{len(result) - 5} more" if len(result) > 5 else ""
-        ms = sum(result.speed_ms.values())
-        print(f"{path}: {len(result)} instance(s){' (' + top + more + ')' if len(result) else ''} -> {png}, {doc} [{ms:.0f} ms]")
+        text = json.dumps(result_json(result, str(path), str(args.model), args.device)) + "\n"
+        atomic_write(png, functools.partial(_write_png, image=drawn))
+        atomic_write(doc, functools.partial(Path.write_text, data=text))
+        print(f"{path}: {_summary(result)} -> {png}, {doc} [{sum(result.speed_ms.values()):.0f} ms]")
     if failed:
-        print(f"ovseg: {len(failed)} of {len(inputs)} input(s) failed: {', '.join(failed[:5])}{' ...' if len(failed) > 5 else ''}", file=sys.stderr)
+        shown = ", ".join(failed[:5]) + (" ..." if len(failed) > 5 else "")
+        print(f"ovseg: {len(failed)} of {len(inputs)} input(s) failed: {shown}", file=sys.stderr)
         return 2
     return 0
