@@ -1,0 +1,107 @@
+"""``ovseg eval``: COCO box and mask AP of a model, by the card's protocol."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+from pathlib import Path
+from typing import Any
+
+import openvino as ov
+from tqdm import tqdm
+
+from .. import __version__
+from ..evaluation import evaluate_model, file_sha256, load_annotations, select_images
+from .common import add_model_options, atomic_write, compile_config, segmenter_from_args
+
+
+def _image_ids(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 139,285, got {text!r}") from None
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return int(text)
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser(
+        "eval",
+        help="COCO box and mask AP of a model (the card's protocol)",
+        description="Run every image through the model with no score threshold, map classes to COCO ids, "
+        "encode masks as RLE and score them with pycocotools' COCOeval (bbox and segm).",
+    )
+    add_model_options(parser, threshold=None)
+    parser.add_argument("--images", required=True, metavar="DIR", help="image folder (e.g. val2017/)")
+    parser.add_argument("--annotations", required=True, metavar="JSON", help="COCO instances file (e.g. instances_val2017.json)")
+    parser.add_argument(
+        "--resize", choices=("fit", "short-long"), default="fit",
+        help="fit: max height 480, max width 640 (fixed input); short-long: max short side 480, max long side 640 "
+        "(portrait images through the network reshaped to 640x480). Default fit",
+    )
+    parser.add_argument(
+        "--paste", choices=("legacy", "aligned"), default="legacy",
+        help="mask paste algorithm (default legacy: the protocol behind the card's AP)",
+    )
+    parser.add_argument("--limit", type=_positive, metavar="N", help="evaluate the first N images (by id)")
+    parser.add_argument("--image-ids", type=_image_ids, metavar="ID,ID", help="evaluate only these image ids")
+    parser.add_argument("--results", metavar="JSON", help="write the COCO results (detections) here")
+    parser.add_argument("--stats", metavar="JSON", help="write the 12 COCOeval stats per iou type and the settings here")
+    parser.add_argument("--nireq", type=_positive, help="infer requests in flight (default: the device's optimum)")
+    parser.set_defaults(func=run)
+
+
+def _precision(segmenter: Any) -> str:
+    compiled = next(iter(segmenter.compiled_models.values()))
+    try:
+        return str(compiled.get_property("INFERENCE_PRECISION_HINT"))
+    except RuntimeError:
+        return "unknown"
+
+
+def run(args: argparse.Namespace) -> int:
+    coco = load_annotations(args.annotations)
+    entries = select_images(coco, args.images, image_ids=args.image_ids, limit=args.limit)
+    if "PERFORMANCE_HINT" not in compile_config(args):
+        args.config = [*args.config, "PERFORMANCE_HINT=THROUGHPUT"]
+    segmenter = segmenter_from_args(args, threshold=0.0, paste=args.paste, resize=args.resize)
+    print(f"model {args.model} on {args.device}, {len(entries)} image(s), resize {args.resize}, paste {args.paste}, "
+          f"precision {_precision(segmenter)}", file=sys.stderr)
+    with tqdm(total=len(entries), unit="img", desc="eval", file=sys.stderr, disable=None) as bar:
+        report = evaluate_model(segmenter, coco, args.images, entries, on_image=bar.update)
+    print(report.summary_text, end="")
+    box_ap, mask_ap = report.stats["bbox"][0] * 100, report.stats["segm"][0] * 100
+    print(f"box AP {box_ap:.1f} | mask AP {mask_ap:.1f} | {len(entries)} images | {report.ms_per_image:.0f} ms/image")
+
+    settings = {
+        "protocol": "no score threshold, all slots; contiguous 1..80 -> COCO ids; RLE; COCOeval",
+        "resize": args.resize,
+        "paste": args.paste,
+        "precision": _precision(segmenter),
+        "device": args.device,
+        "config": compile_config(args),
+        "model": str(segmenter.model_path),
+        "model_sha256": file_sha256(segmenter.model_path),
+        "annotations": str(args.annotations),
+        "images": len(entries),
+        "image_ids": report.image_ids if len(report.image_ids) <= 50 else None,
+        "ms_per_image": round(report.ms_per_image, 2),
+        "ovseg_version": __version__,
+        "openvino_version": ov.get_version(),
+        "python": platform.python_version(),
+    }
+    if args.results:
+        text = json.dumps(report.detections)
+        atomic_write(Path(args.results), lambda tmp: tmp.write_text(text))
+    if args.stats:
+        doc = json.dumps({"bbox": report.stats["bbox"], "segm": report.stats["segm"], "settings": settings}, indent=2)
+        atomic_write(Path(args.stats), lambda tmp: tmp.write_text(doc + "\n"))
+    if not report.detections:
+        print("ovseg: warning: the model produced no detections on the selected images: every AP is 0", file=sys.stderr)
+    return 0
