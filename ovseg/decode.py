@@ -7,7 +7,9 @@ Two steps, so that nothing large outlives an infer request:
    C = 81, m = 28), keeps the slots with class > 0 and score >= threshold, and copies out only
    their boxes, scores, classes and the *one* ``m x m`` map of each kept slot's class
    (``raw_masks[i, classes[i]]``). The result, :class:`Detections`, owns its memory, so the
-   request may run again at once.
+   request may run again at once. :func:`gather_labels_boxes_masks` does the same for the
+   newer OMZ family (``labels`` ``[N]`` 0-based, ``boxes`` ``[N, 5]`` with the score last,
+   ``masks`` ``[N, m, m]``), so that both families decode through the same code.
 2. :func:`decode` maps boxes back to original-image pixels, clips them, and pastes each
    probability map into its box at full resolution, keeping only the box-local crop.
 
@@ -47,6 +49,7 @@ __all__ = [
     "PasteMode",
     "Detections",
     "gather_maskrcnn",
+    "gather_labels_boxes_masks",
     "decode",
     "paste_legacy",
     "paste_aligned",
@@ -136,6 +139,63 @@ def gather_maskrcnn(outputs: Mapping[str, np.ndarray], threshold: float = 0.0) -
         boxes=boxes[rows].astype(np.float32, copy=True),
         scores=score[rows].copy(),
         class_ids=cls[rows].astype(np.int32),
+        mask_probs=probs,
+    )
+
+
+def gather_labels_boxes_masks(
+    outputs: Mapping[str, np.ndarray], threshold: float = 0.0, *, num_classes: int = NUM_CLASSES
+) -> Detections:
+    """Select the detections of the newer OMZ family (0002, 0091, 0228, 1039, 1040,
+    person-0007) and copy them out as the same :class:`Detections` as :func:`gather_maskrcnn`.
+
+    Args:
+        outputs: ``labels`` ``(N,)`` integer (float tolerated), **0-based** contiguous class
+            ids without background; ``boxes`` ``(N, 5)`` x1, y1, x2, y2, score in the
+            network-input frame; ``masks`` ``(N, m, m)`` probability maps covering each box
+            (m = 28, or 224 for person-0007). N may be anything, 0 included.
+        threshold: keep rows with ``score >= threshold``. Rows with a score of exactly 0 are
+            padding (some exports pad N to a fixed count) and are always dropped.
+        num_classes: labels must lie in ``0..num_classes-1``; others are dropped with a warning.
+
+    Returns:
+        :class:`Detections` in row order, class ids converted to 1..80 (``label + 1``, the
+        0033 family's numbering, so that person is 1 for both families).
+    """
+    labels = _output(outputs, "labels")
+    boxes5 = _output(outputs, "boxes")
+    masks = _output(outputs, "masks")
+    if boxes5.ndim != 2 or boxes5.shape[1] != 5:
+        raise OutputError(f"expected boxes of shape (N, 5), got {boxes5.shape}")
+    n = boxes5.shape[0]
+    if labels.shape != (n,):
+        raise OutputError(f"expected labels of shape ({n},), got {labels.shape}")
+    if masks.ndim != 3 or masks.shape[0] != n or masks.shape[1] != masks.shape[2]:
+        raise OutputError(f"expected masks of shape ({n}, m, m), got {masks.shape}")
+
+    if np.issubdtype(labels.dtype, np.floating):
+        labels = np.rint(np.nan_to_num(labels, nan=-1.0, posinf=-1.0, neginf=-1.0))
+    label = labels.astype(np.int64)
+    score = boxes5[:, 4].astype(np.float32)
+    valid_class = (label >= 0) & (label < num_classes)
+    bad = np.flatnonzero(~valid_class)
+    if bad.size:
+        logger.warning(
+            "dropped %d detection(s) with labels outside 0..%d: %s",
+            bad.size, num_classes - 1, sorted(set(label[bad].tolist()))[:10],
+        )
+    with np.errstate(invalid="ignore"):
+        keep = valid_class & np.isfinite(score) & (score >= threshold) & (score != 0.0)
+        keep &= np.isfinite(boxes5[:, :4]).all(axis=1)
+    rows = np.flatnonzero(keep)
+    probs = masks[rows].astype(np.float32, copy=True)
+    if not np.isfinite(probs).all():
+        np.nan_to_num(probs, copy=False, nan=0.0, posinf=1.0, neginf=0.0)
+    np.clip(probs, 0.0, 1.0, out=probs)
+    return Detections(
+        boxes=boxes5[rows, :4].astype(np.float32, copy=True),
+        scores=score[rows].copy(),
+        class_ids=(label[rows] + 1).astype(np.int32),
         mask_probs=probs,
     )
 

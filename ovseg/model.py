@@ -33,10 +33,12 @@ from typing import Any
 import openvino as ov
 
 from .errors import DeviceError, InterfaceError, ModelError
+from .zoo import resolve_model
 
 __all__ = [
     "ModelInfo",
     "MASKRCNN_FAMILY",
+    "LABELS_FAMILY",
     "read_model",
     "check_interface",
     "ir_version",
@@ -51,6 +53,9 @@ logger = logging.getLogger(__name__)
 
 #: The family of 0033 / 0083 / 0010 / 0050: inputs im_data + im_info.
 MASKRCNN_FAMILY = "maskrcnn"
+#: The newer OMZ family (0002, 0091, 0228, 1039, 1040, person-0007): input ``image``, outputs
+#: ``labels`` [N] (0-based), ``boxes`` [N, 5] (x1, y1, x2, y2, score), ``masks`` [N, m, m].
+LABELS_FAMILY = "labels-boxes-masks"
 
 _REMOVED_DEVICES = {
     "MYRIAD": "MYRIAD (NCS2) was removed in OpenVINO 2023.0 and never ran this model's "
@@ -70,9 +75,10 @@ class ModelInfo:
 
     Attributes:
         path: the model file.
-        family: interface family (``"maskrcnn"`` for 0033 / 0083).
+        family: interface family (``"maskrcnn"`` for 0033 / 0083, ``"labels-boxes-masks"`` for
+            the newer OMZ models), recognised from the ports.
         input_hw: (height, width) of the image input.
-        num_slots: detections per inference (S).
+        num_slots: detections per inference (S); 0 when the model's N is dynamic.
         num_channels: mask channels (C; 81 = background + 80 classes), 0 when class-agnostic.
         mask_hw: (height, width) of each mask map (m x m).
         ir_version: the IR's ``<net version>``, ``None`` for other formats.
@@ -111,11 +117,15 @@ def ir_version(xml_path: Path) -> int | None:
 def read_model(path: str | Path, core: ov.Core | None = None) -> tuple[ov.Model, ModelInfo]:
     """Read an IR (``.xml`` beside its ``.bin``) or an ONNX file and check its interface.
 
+    ``path`` may also be a model catalogue name (``instance-segmentation-security-0083``,
+    optionally ``NAME:FP16-INT8``): it reads the cached IR (:func:`ovseg.zoo.resolve_model`).
+
     Raises:
-        ModelError: the file is missing, is not a model, or is an IR older than v10.
+        ModelError: the file is missing, is not a model, or is an IR older than v10; a catalogue
+            name that is not cached (the message gives the ``ovseg fetch`` command).
         InterfaceError: the model is not of a supported family (see :func:`check_interface`).
     """
-    path = Path(path)
+    path = resolve_model(path)
     if not path.is_file():
         raise ModelError(f"model file not found: expected an IR .xml or an .onnx file at {path}")
     version = None
@@ -164,17 +174,23 @@ def _static_dims(port: Any, rank: int) -> list[int | None] | None:
 
 
 def check_interface(model: ov.Model, *, path: str | Path = "<model>", ir_version: int | None = None) -> ModelInfo:
-    """Check that ``model`` has the 0033 family's inputs and outputs.
+    """Check that ``model`` has the inputs and outputs of a supported family; which one is
+    decided from the port names alone: ``im_data`` + ``im_info`` (0033 family), or ``image``
+    with an output ``labels`` or ``masks`` (newer family, see :func:`_check_labels_family`).
 
     Raises:
         InterfaceError: naming the first port that is missing or wrong, expected vs got.
     """
     inputs, outputs = model.inputs, model.outputs
     where = Path(path).name
+    newer_outputs = _find(outputs, "labels") is not None or _find(outputs, "masks") is not None
+    if _find(inputs, "im_data") is None and _find(inputs, "image") is not None and newer_outputs:
+        return _check_labels_family(model, path=path, ir_version=ir_version)
     if _find(inputs, "im_data") is None or _find(inputs, "im_info") is None:
         raise InterfaceError(
             f"{where}: expected the inputs of the instance-segmentation-security-0033 family "
-            f"(im_data, im_info), got {_port_names(inputs)}"
+            f"(im_data, im_info), got {_port_names(inputs)} (the newer OMZ family has an input "
+            "image and outputs labels, boxes, masks)"
         )
     f32 = ov.Type.f32
     im_data = _find(inputs, "im_data")
@@ -223,6 +239,59 @@ def check_interface(model: ov.Model, *, path: str | Path = "<model>", ir_version
         num_slots=int(slots),
         num_channels=int(mask_dims[1]),
         mask_hw=(int(mask_dims[2]), int(mask_dims[3])),
+        ir_version=ir_version,
+    )
+
+
+def _check_labels_family(model: ov.Model, *, path: str | Path, ir_version: int | None) -> ModelInfo:
+    """The newer OMZ family: ``image`` f32 [1,3,H,W] -> ``labels`` [N] integer (or f32),
+    ``boxes`` f32 [N,5], ``masks`` f32 [N,m,m]; N may be dynamic. Extra outputs are ignored."""
+    inputs, outputs = model.inputs, model.outputs
+    where = Path(path).name
+    image = _find(inputs, "image")
+    dims = _static_dims(image, 4)
+    if image.get_element_type() != ov.Type.f32 or dims is None or dims[:2] != [1, 3] or None in dims[2:]:
+        raise InterfaceError(f"{where}: input image: expected f32 [1,3,H,W], got {_describe(image)}")
+    if len(inputs) != 1:
+        raise InterfaceError(f"{where}: expected 1 input (image), got {_port_names(inputs)}")
+    expected = {"labels": 1, "boxes": 2, "masks": 3}
+    missing = [name for name in expected if _find(outputs, name) is None]
+    if missing:
+        raise InterfaceError(
+            f"{where}: missing output(s) {', '.join(missing)}: expected outputs labels, boxes, masks "
+            f"for an input named image, got {_port_names(outputs)}"
+        )
+    wanted = {"labels": "[N] integer (or f32)", "boxes": "f32 [N,5]", "masks": "f32 [N,m,m]"}
+    shapes = {}
+    for name, rank in expected.items():
+        port = _find(outputs, name)
+        shape = port.get_partial_shape()
+        ok = shape.rank.is_static and shape.rank.get_length() == rank
+        shapes[name] = [d.get_length() if d.is_static else None for d in shape] if ok else None
+        if name == "labels":
+            ok = ok and (port.get_element_type().is_integral() or port.get_element_type() == ov.Type.f32)
+        else:
+            ok = ok and port.get_element_type() == ov.Type.f32
+        if ok and name == "boxes":
+            ok = shapes[name][1] == 5
+        if ok and name == "masks":
+            ok = shapes[name][1] is not None and shapes[name][1] == shapes[name][2]
+        if not ok:
+            raise InterfaceError(f"{where}: output {name}: expected {wanted[name]}, got {_describe(port)}")
+    counts = {shapes[name][0] for name in expected} - {None}
+    if len(counts) > 1:
+        raise InterfaceError(
+            f"{where}: expected labels, boxes and masks with one first dimension N, "
+            f"got {', '.join(_describe(_find(outputs, n)) for n in expected)}"
+        )
+    mask_side = int(shapes["masks"][1])
+    return ModelInfo(
+        path=Path(path),
+        family=LABELS_FAMILY,
+        input_hw=(dims[2], dims[3]),
+        num_slots=counts.pop() if counts else 0,
+        num_channels=0,
+        mask_hw=(mask_side, mask_side),
         ir_version=ir_version,
     )
 

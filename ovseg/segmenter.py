@@ -23,11 +23,12 @@ from typing import Any, Literal
 import numpy as np
 import openvino as ov
 
-from .decode import PASTE_MODES, Detections, PasteMode, decode, gather_maskrcnn
+from .decode import PASTE_MODES, Detections, PasteMode, decode, gather_labels_boxes_masks, gather_maskrcnn
 from .errors import ConfigError
-from .model import ModelInfo, compile_model, read_model, reshape_input
+from .model import MASKRCNN_FAMILY, ModelInfo, compile_model, read_model, reshape_input
 from .preprocess import Transform, preprocess
 from .result import Result
+from .zoo import identify
 
 __all__ = ["Segmenter", "ResizePolicy"]
 
@@ -35,16 +36,21 @@ logger = logging.getLogger(__name__)
 
 #: ``fit``: every image into the model's own window (480x640 for 0033: "max height 480, max
 #: width 640"). ``short-long``: portrait images go through the network reshaped to the
-#: transposed window (640x480: "max short side 480, max long side 640").
-ResizePolicy = Literal["fit", "short-long"]
-RESIZE_POLICIES: tuple[str, ...] = ("fit", "short-long")
+#: transposed window (640x480: "max short side 480, max long side 640"; 0033 family only).
+#: ``stretch``: plain resize to the window, aspect ratio not kept (0228, 1039, 1040,
+#: person-0007 were trained and evaluated so).
+ResizePolicy = Literal["fit", "short-long", "stretch"]
+RESIZE_POLICIES: tuple[str, ...] = ("fit", "short-long", "stretch")
 
 
 class Segmenter:
-    """Instance segmentation with an OpenVINO model of the 0033 family.
+    """Instance segmentation with an OpenVINO model of the 0033 family or of the newer OMZ
+    family (``image`` -> ``labels``, ``boxes``, ``masks``); the family is read from the ports.
 
     Args:
-        model: path of an IR ``.xml`` (its ``.bin`` beside it) or an ``.onnx`` file.
+        model: path of an IR ``.xml`` (its ``.bin`` beside it) or an ``.onnx`` file, or a model
+            catalogue name such as ``"instance-segmentation-security-0083"`` (``NAME:FP16-INT8``
+            picks a precision) whose files ``ovseg fetch`` put in the cache.
         device: any OpenVINO device string (``CPU``, ``GPU``, ``NPU``, ``AUTO``,
             ``HETERO:GPU,CPU``, ...).
         threshold: keep detections with ``score >= threshold``; 0 keeps every slot (COCO AP).
@@ -52,8 +58,10 @@ class Segmenter:
             ``{"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY",
             "CACHE_DIR": "cache"}``.
         paste: mask paste algorithm, ``"legacy"`` (OMZ, the card's AP) or ``"aligned"``.
-        resize: ``"fit"`` or ``"short-long"`` (see :data:`ResizePolicy`); both input shapes are
-            compiled up front.
+        resize: ``"fit"``, ``"short-long"`` or ``"stretch"`` (see :data:`ResizePolicy`; for
+            ``short-long`` both input shapes are compiled up front). ``None``: the model's own
+            rule when it is a catalogue model (recognised by the content of its ``.xml``),
+            else ``"fit"``.
         im_info_scale: pass the resize factor in ``im_info[2]`` (2019 demo) instead of 1.
         core: an ``openvino.Core`` to share between models.
 
@@ -69,7 +77,7 @@ class Segmenter:
         config: Mapping[str, Any] | None = None,
         *,
         paste: PasteMode = "legacy",
-        resize: ResizePolicy = "fit",
+        resize: ResizePolicy | None = None,
         im_info_scale: bool = False,
         core: ov.Core | None = None,
     ) -> None:
@@ -77,16 +85,20 @@ class Segmenter:
             raise ConfigError(f"expected a threshold in [0, 1], got {threshold!r}")
         if paste not in PASTE_MODES:
             raise ConfigError(f"expected paste 'legacy' or 'aligned', got {paste!r}")
-        if resize not in RESIZE_POLICIES:
-            raise ConfigError(f"expected resize 'fit' or 'short-long', got {resize!r}")
+        if resize is not None and resize not in RESIZE_POLICIES:
+            raise ConfigError(f"expected resize 'fit', 'short-long', 'stretch' or None, got {resize!r}")
         self.threshold = float(threshold)
         self.paste: PasteMode = paste
-        self.resize: ResizePolicy = resize
         self.im_info_scale = im_info_scale
         self.device = device
         self.config: dict[str, Any] = dict(config or {})
         self.core = core or ov.Core()
         self._model, self.info = read_model(model, self.core)
+        self.resize: ResizePolicy = resize or self._default_resize()
+        if self.resize == "short-long" and self.info.family != MASKRCNN_FAMILY:
+            raise ConfigError(f"expected resize 'fit' or 'stretch' for a {self.info.family} model, got 'short-long'")
+        resize = self.resize
+        self._image_input = "im_data" if self.info.family == MASKRCNN_FAMILY else "image"
 
         start = time.perf_counter()
         self._compiled: dict[tuple[int, int], ov.CompiledModel] = {
@@ -100,6 +112,15 @@ class Segmenter:
         self.compile_ms = (time.perf_counter() - start) * 1e3
         self._requests = {hw: cm.create_infer_request() for hw, cm in self._compiled.items()}
         self._lock = threading.Lock()
+
+    def _default_resize(self) -> ResizePolicy:
+        """The catalogue's rule for a catalogue model, else ``fit`` (aspect kept, zero padding:
+        the 0033 family's protocol and 0002 / 0091's)."""
+        known = identify(self.info.path) if self.info.path.suffix.lower() == ".xml" else None
+        if known is not None and known[0].resize in ("fit", "stretch"):
+            logger.info("%s is %s %s: resize %r", self.info.path, known[0].name, known[1], known[0].resize)
+            return known[0].resize  # type: ignore[return-value]
+        return "fit"
 
     # -- building blocks (also used by the streaming pipeline) ----------------------------
 
@@ -123,11 +144,22 @@ class Segmenter:
         """``im_data``, ``im_info`` and the :class:`Transform` of one image (see
         :func:`ovseg.preprocess.preprocess`); ``out`` may be an input tensor to fill."""
         image_hw = (int(image.shape[0]), int(image.shape[1])) if getattr(image, "ndim", 0) >= 2 else (0, 0)
-        return preprocess(image, self.input_hw_for(image_hw), im_info_scale=self.im_info_scale, out=out)
+        mode = "stretch" if self.resize == "stretch" else "fit"
+        return preprocess(image, self.input_hw_for(image_hw), resize=mode, im_info_scale=self.im_info_scale, out=out)
+
+    def fill_inputs(self, request: ov.InferRequest, image: np.ndarray) -> Transform:
+        """Preprocess ``image`` straight into ``request``'s input tensor(s), for either family
+        (``im_data`` + ``im_info``, or ``image``), and return the :class:`Transform`."""
+        _, im_info, transform = self.preprocess(image, out=request.get_tensor(self._image_input).data)
+        if self.info.family == MASKRCNN_FAMILY:
+            request.get_tensor("im_info").data[...] = im_info
+        return transform
 
     def gather(self, outputs: Mapping[str, np.ndarray]) -> Detections:
         """Select and copy out the detections of one inference's outputs."""
-        return gather_maskrcnn(outputs, self.threshold)
+        if self.info.family == MASKRCNN_FAMILY:
+            return gather_maskrcnn(outputs, self.threshold)
+        return gather_labels_boxes_masks(outputs, self.threshold)
 
     def decode(self, dets: Detections, transform: Transform, speed_ms: Mapping[str, float] | None = None) -> Result:
         """Map detections back to the image and paste their masks."""
@@ -150,8 +182,7 @@ class Segmenter:
         with self._lock:
             image_hw = (int(image.shape[0]), int(image.shape[1])) if getattr(image, "ndim", 0) >= 2 else (0, 0)
             request = self._requests[self.input_hw_for(image_hw)]
-            _, im_info, transform = self.preprocess(image, out=request.get_tensor("im_data").data)
-            request.get_tensor("im_info").data[...] = im_info
+            transform = self.fill_inputs(request, image)
             t1 = time.perf_counter()
             request.infer()
             t2 = time.perf_counter()

@@ -98,7 +98,7 @@ def test_caller_image_untouched(segmenter: ovseg.Segmenter) -> None:
     [
         ({"threshold": 1.5}, ConfigError, r"expected a threshold in \[0, 1\], got 1.5"),
         ({"paste": "cubic"}, ConfigError, r"expected paste 'legacy' or 'aligned', got 'cubic'"),
-        ({"resize": "crop"}, ConfigError, r"expected resize 'fit' or 'short-long', got 'crop'"),
+        ({"resize": "crop"}, ConfigError, r"expected resize 'fit', 'short-long', 'stretch' or None, got 'crop'"),
         ({"device": "GPU"}, DeviceError, r"device 'GPU' is not available: expected one of CPU"),
     ],
 )

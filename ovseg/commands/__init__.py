@@ -6,6 +6,6 @@ function that runs it (returning the exit code). Add a new command by adding its
 
 from __future__ import annotations
 
-from . import predict
+from . import devices, fetch, models, predict
 
-COMMANDS = (predict,)
+COMMANDS = (predict, models, fetch, devices)

@@ -41,9 +41,10 @@ def register(sub: Any) -> None:
     parser.add_argument("--images", required=True, metavar="DIR", help="image folder (e.g. val2017/)")
     parser.add_argument("--annotations", required=True, metavar="JSON", help="COCO instances file (e.g. instances_val2017.json)")
     parser.add_argument(
-        "--resize", choices=("fit", "short-long"), default="fit",
+        "--resize", choices=("fit", "short-long", "stretch"), default=None,
         help="fit: max height 480, max width 640 (fixed input); short-long: max short side 480, max long side 640 "
-        "(portrait images through the network reshaped to 640x480). Default fit",
+        "(portrait images through the network reshaped to 640x480); stretch: plain resize (0228, 1039, 1040, "
+        "person-0007). Default: the catalogue model's own rule, else fit",
     )
     parser.add_argument(
         "--paste", choices=("legacy", "aligned"), default="legacy",
@@ -71,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     if "PERFORMANCE_HINT" not in compile_config(args):
         args.config = [*args.config, "PERFORMANCE_HINT=THROUGHPUT"]
     segmenter = segmenter_from_args(args, threshold=0.0, paste=args.paste, resize=args.resize)
-    print(f"model {args.model} on {args.device}, {len(entries)} image(s), resize {args.resize}, paste {args.paste}, "
+    print(f"model {args.model} on {args.device}, {len(entries)} image(s), resize {segmenter.resize}, paste {args.paste}, "
           f"precision {_precision(segmenter)}", file=sys.stderr)
     with tqdm(total=len(entries), unit="img", desc="eval", file=sys.stderr, disable=None) as bar:
         report = evaluate_model(segmenter, coco, args.images, entries, on_image=bar.update)
@@ -81,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
 
     settings = {
         "protocol": "no score threshold, all slots; contiguous 1..80 -> COCO ids; RLE; COCOeval",
-        "resize": args.resize,
+        "resize": segmenter.resize,
         "paste": args.paste,
         "precision": _precision(segmenter),
         "device": args.device,
