@@ -1,0 +1,455 @@
+"""Throughput runs in the manner of OpenVINO's ``benchmark_app``, plus end-to-end runs.
+
+Two modes:
+
+- ``infer``: like ``benchmark_app``'s inference-only mode. The input tensors of every infer
+  request are prepared once (from the given images, round-robin, or a synthetic frame), then
+  requests are restarted as fast as they finish on an :class:`~openvino.AsyncInferQueue`.
+  Latency is each request's own ``latency``.
+- ``e2e``: what an application gets. Each iteration reads an image file (or, with
+  ``preload``, takes an already decoded frame, as a camera loop does), then preprocesses,
+  infers and decodes it to full instance masks through :class:`ovseg.pipeline.Pipeline`.
+  Latency is from the start of the read to the result's arrival; per-stage latencies are kept.
+
+:func:`run_bench` returns a :class:`BenchReport`; :meth:`BenchReport.to_json` gives
+``benchmark_app``'s ``-json_stats`` layout (``cmd_options``, ``configuration_setup``,
+``execution_results``; values as strings, as ``benchmark_app`` writes them). Nothing here
+prints: the ``ovseg bench`` command formats the report.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import resource
+import sys
+import time
+from collections import deque
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import cv2
+import numpy as np
+import openvino as ov
+
+from .errors import ConfigError, ImageError
+from .pipeline import Pipeline, optimal_requests
+from .segmenter import Segmenter
+
+__all__ = [
+    "BenchMode",
+    "BenchOptions",
+    "BenchReport",
+    "StageStats",
+    "HINTS",
+    "PRECISIONS",
+    "DEFAULT_DURATION_S",
+    "compile_properties",
+    "percentile",
+    "read_image_file",
+    "synthetic_frame",
+    "run_bench",
+]
+
+logger = logging.getLogger(__name__)
+
+BenchMode = Literal["infer", "e2e"]
+HINTS: tuple[str, ...] = ("throughput", "latency", "cumulative_throughput", "none")
+PRECISIONS: tuple[str, ...] = ("f32", "bf16", "f16")
+#: benchmark_app's default run time on CPU and GPU when neither ``-t`` nor ``-niter`` is given.
+DEFAULT_DURATION_S = 60.0
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    """What to measure; field names follow ``benchmark_app``'s long options.
+
+    Attributes:
+        model: IR ``.xml`` or ``.onnx`` path.
+        device: OpenVINO device string.
+        mode: ``"infer"`` or ``"e2e"`` (see the module docstring).
+        inputs: image files (directories already expanded); required for ``e2e``.
+        preload: ``e2e`` only: decode the images once, iterate over decoded frames.
+        hint: ``PERFORMANCE_HINT``: ``throughput``, ``latency``, ``cumulative_throughput`` or
+            ``none`` (no hint set).
+        nireq: infer requests (default: ``OPTIMAL_NUMBER_OF_INFER_REQUESTS``).
+        nstreams: ``NUM_STREAMS`` (a number or ``AUTO``).
+        nthreads: ``INFERENCE_NUM_THREADS``.
+        time_s: run at least this long (seconds); with ``niter`` too, both must be reached.
+        niter: run at least this many iterations (rounded up to a multiple of ``nireq`` in
+            ``infer`` mode, as ``benchmark_app`` does).
+        infer_precision: ``INFERENCE_PRECISION_HINT`` (``f32``, ``bf16``, ``f16``).
+        cache_dir: ``CACHE_DIR`` for compiled blobs.
+        latency_percentile: the percentile reported as "latency" (1..100, 50 = median).
+        threshold, paste, resize: the Segmenter's settings (``e2e`` decodes with them;
+            ``resize=None``: the model's own rule).
+        warmup: run one inference before measuring (``benchmark_app``'s first inference).
+    """
+
+    model: Path
+    device: str = "CPU"
+    mode: BenchMode = "infer"
+    inputs: tuple[Path, ...] = ()
+    preload: bool = False
+    hint: str = "throughput"
+    nireq: int | None = None
+    nstreams: str | None = None
+    nthreads: int | None = None
+    time_s: float | None = None
+    niter: int | None = None
+    infer_precision: str | None = None
+    cache_dir: str | None = None
+    latency_percentile: int = 50
+    threshold: float = 0.5
+    paste: str = "legacy"
+    resize: str | None = None
+    warmup: bool = True
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("infer", "e2e"):
+            raise ConfigError(f"expected mode 'infer' or 'e2e', got {self.mode!r}")
+        if self.hint not in HINTS:
+            raise ConfigError(f"expected hint one of {', '.join(HINTS)}, got {self.hint!r}")
+        if self.infer_precision is not None and self.infer_precision not in PRECISIONS:
+            raise ConfigError(f"expected infer_precision one of {', '.join(PRECISIONS)}, got {self.infer_precision!r}")
+        for name in ("nireq", "nthreads", "niter"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"expected {name} >= 1, got {value}")
+        if self.time_s is not None and not self.time_s > 0:
+            raise ConfigError(f"expected a time limit > 0 seconds, got {self.time_s}")
+        if not 1 <= self.latency_percentile <= 100:
+            raise ConfigError(f"expected latency_percentile in [1, 100], got {self.latency_percentile}")
+        if self.nstreams is not None and not (self.nstreams.isdigit() or self.nstreams.upper() == "AUTO"):
+            raise ConfigError(f"expected nstreams a number or AUTO, got {self.nstreams!r}")
+        if self.mode == "e2e" and not self.inputs:
+            raise ConfigError("expected image files (-i IMAGE_OR_DIR) for --mode e2e, got none")
+        if self.preload and self.mode != "e2e":
+            raise ConfigError("expected --preload with --mode e2e only, got it with --mode infer")
+
+    @property
+    def duration_s(self) -> float:
+        """The time limit in effect: ``time_s``, else 0 with ``niter``, else the default."""
+        if self.time_s is not None:
+            return float(self.time_s)
+        return 0.0 if self.niter else DEFAULT_DURATION_S
+
+
+@dataclass(frozen=True)
+class StageStats:
+    """Latency statistics of one stage, milliseconds."""
+
+    median: float
+    average: float
+    min: float
+    max: float
+    percentile: float
+
+    @classmethod
+    def of(cls, values_ms: Sequence[float], pct: int = 50) -> StageStats:
+        if not values_ms:
+            return cls(math.nan, math.nan, math.nan, math.nan, math.nan)
+        ordered = sorted(values_ms)
+        return cls(
+            median=percentile(ordered, 50),
+            average=sum(ordered) / len(ordered),
+            min=ordered[0],
+            max=ordered[-1],
+            percentile=percentile(ordered, pct),
+        )
+
+
+@dataclass(frozen=True)
+class BenchReport:
+    """The outcome of one run (all times in milliseconds unless named otherwise).
+
+    Attributes:
+        options: what was asked.
+        compile_ms: compile time (both input sizes for ``resize="short-long"``).
+        first_inference_ms: latency of the warm-up inference (NaN without warm-up).
+        count: iterations (frames) measured.
+        duration_ms: wall time from the first submission to the last result.
+        latency: per frame: the request's latency (``infer``) or read-to-result (``e2e``).
+        stages: ``e2e`` only: ``read``, ``preprocess``, ``infer``, ``decode``.
+        peak_rss_mb: the process's peak resident memory so far (MiB).
+        setup: what the device settled on (streams, requests, precision, hint, ...).
+        instances: ``e2e`` only: instances decoded in all measured frames.
+    """
+
+    options: BenchOptions
+    compile_ms: float
+    first_inference_ms: float
+    count: int
+    duration_ms: float
+    latency: StageStats
+    stages: Mapping[str, StageStats] = field(default_factory=dict)
+    peak_rss_mb: float = math.nan
+    setup: Mapping[str, str] = field(default_factory=dict)
+    instances: int = 0
+
+    @property
+    def fps(self) -> float:
+        return self.count / (self.duration_ms / 1e3) if self.duration_ms > 0 else 0.0
+
+    def to_json(self, cmd_options: Mapping[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+        """``benchmark_app``'s ``-json_stats`` layout, with ovseg's additions (mode, stages,
+        peak RSS) in the same sections. ``cmd_options`` default to the options' fields."""
+        opts = self.options
+        if cmd_options is None:
+            cmd_options = {k: v for k, v in vars(opts).items()}
+        pct = opts.latency_percentile
+        results: dict[str, Any] = {
+            "compile model time (ms)": f"{self.compile_ms:.2f}",
+            "first inference time (ms)": f"{self.first_inference_ms:.2f}",
+            "total execution time (ms)": f"{self.duration_ms:.2f}",
+            "total number of iterations": str(self.count),
+            "latency (ms)" if pct == 50 else f"latency ({pct} percentile) (ms)": f"{self.latency.percentile:.2f}",
+            "avg latency": f"{self.latency.average:.2f}",
+            "min latency": f"{self.latency.min:.2f}",
+            "max latency": f"{self.latency.max:.2f}",
+        }
+        for stage, stats in self.stages.items():
+            results[f"{stage} latency (ms)"] = f"{stats.median:.2f}"
+            results[f"{stage} avg latency"] = f"{stats.average:.2f}"
+        if opts.mode == "e2e":
+            results["peak RSS (MB)"] = f"{self.peak_rss_mb:.1f}"
+            results["instances"] = str(self.instances)
+        results["throughput"] = f"{self.fps:.2f}"
+        return {
+            "cmd_options": {str(k): _text(v) for k, v in cmd_options.items()},
+            "configuration_setup": dict(self.setup),
+            "execution_results": results,
+        }
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value)
+    return "" if value is None else str(value)
+
+
+def percentile(sorted_values: Sequence[float], pct: float) -> float:
+    """``benchmark_app``'s percentile: the element at ``ceil(n * pct / 100) - 1`` of the
+    sorted values (no interpolation)."""
+    if not sorted_values:
+        return math.nan
+    return float(sorted_values[max(0, math.ceil(len(sorted_values) * pct / 100) - 1)])
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size in MiB (``getrusage``)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # Linux reports KiB, macOS bytes.
+    return peak / (1024.0 * 1024.0) if sys.platform == "darwin" else peak / 1024.0
+
+
+def compile_properties(options: BenchOptions) -> dict[str, Any]:
+    """OpenVINO properties for ``compile_model`` from the benchmark_app-style options."""
+    config: dict[str, Any] = {}
+    if options.hint != "none":
+        config["PERFORMANCE_HINT"] = options.hint.upper()
+    if options.nstreams is not None:
+        config["NUM_STREAMS"] = options.nstreams.upper()
+    if options.nthreads is not None:
+        config["INFERENCE_NUM_THREADS"] = int(options.nthreads)
+    if options.infer_precision is not None:
+        config["INFERENCE_PRECISION_HINT"] = options.infer_precision
+    if options.cache_dir is not None:
+        config["CACHE_DIR"] = options.cache_dir
+    return config
+
+
+def read_image_file(path: Path) -> np.ndarray:
+    """Decode an image file as stored (what the ``e2e`` read stage times)."""
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as error:
+        raise ImageError(f"{path}: expected a readable image file, got {error.strerror or error}") from None
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if image is None:
+        raise ImageError(f"{path}: expected an image OpenCV can decode, got undecodable data")
+    return image
+
+
+def synthetic_frame(image_hw: tuple[int, int], seed: int = 0) -> np.ndarray:
+    """A BGR uint8 ``(H, W, 3)`` frame of smooth random blobs (not noise, so detectors do
+    some work on it), reproducible from ``seed``."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, size=(max(1, image_hw[0] // 32), max(1, image_hw[1] // 32), 3), dtype=np.uint8)
+    return cv2.resize(small, (image_hw[1], image_hw[0]), interpolation=cv2.INTER_CUBIC)
+
+
+def _setup(seg: Segmenter, options: BenchOptions, nireq: int) -> dict[str, str]:
+    compiled = next(iter(seg.compiled_models.values()))
+
+    def prop(name: str) -> str:
+        try:
+            value = compiled.get_property(name)
+        except (RuntimeError, TypeError):
+            return ""
+        if isinstance(value, ov.Type):  # INFERENCE_PRECISION_HINT: "f32", not "<Type: 'float32'>"
+            return value.get_type_name()
+        return str(getattr(value, "name", value))  # enums such as PERFORMANCE_HINT
+
+    return {
+        "topology": seg.model_path.stem,
+        "target device": options.device,
+        "API": "async",
+        "inference_only": str(options.mode == "infer"),
+        "mode": options.mode,
+        "preload": str(options.preload),
+        "precision": prop("INFERENCE_PRECISION_HINT") or "UNSPECIFIED",
+        "performance hint": prop("PERFORMANCE_HINT"),
+        "batch size": "1",
+        "number of iterations": str(options.niter or 0),
+        "number of parallel infer requests": str(nireq),
+        "duration (ms)": f"{options.duration_s * 1e3:.0f}",
+        f"number of {options.device} streams": prop("NUM_STREAMS"),
+        "input sizes": ",".join(f"{h}x{w}" for h, w in seg.compiled_models),
+        "threshold": f"{seg.threshold:g}",
+        "paste": seg.paste,
+        "resize": seg.resize,
+    }
+
+
+def _first_inference(seg: Segmenter, frame: np.ndarray) -> float:
+    """Warm-up: one inference per compiled model; the first one's latency (ms)."""
+    first = math.nan
+    for input_hw, compiled in seg.compiled_models.items():
+        request = compiled.create_infer_request()
+        probe = frame
+        if seg.input_hw_for(frame.shape[:2]) != input_hw:  # the portrait model of short-long
+            probe = np.ascontiguousarray(frame.transpose(1, 0, 2))
+        seg.fill_inputs(request, probe)
+        request.infer()
+        if math.isnan(first):
+            first = float(request.latency)
+    return first
+
+
+def _run_infer(
+    seg: Segmenter, options: BenchOptions, frames: Sequence[np.ndarray]
+) -> tuple[int, float, list[float], int]:
+    """benchmark_app's ``async_inference_only`` loop on ovseg-prepared tensors."""
+    compiled = seg.compiled_models[seg.info.input_hw]
+    infer_queue = ov.AsyncInferQueue(compiled, options.nireq or optimal_requests(compiled))
+    nireq = len(infer_queue)
+    for i, request in enumerate(infer_queue):
+        frame = frames[i % len(frames)]
+        # Infer mode runs the model's own input size (as benchmark_app does).
+        hw = seg.input_hw_for(frame.shape[:2])
+        if hw != seg.info.input_hw:
+            frame = np.ascontiguousarray(frame.transpose(1, 0, 2))
+        seg.fill_inputs(request, frame)
+    niter = options.niter
+    if niter:
+        niter = math.ceil(niter / nireq) * nireq
+    duration_s = options.duration_s
+    times: list[float] = []
+    in_flight: set[int] = set()
+    iteration = 0
+    start = time.perf_counter()
+    elapsed = 0.0
+    while (niter and iteration < niter) or (duration_s and elapsed < duration_s) or iteration % nireq:
+        idle = infer_queue.get_idle_request_id()
+        if idle in in_flight:
+            times.append(float(infer_queue[idle].latency))
+        else:
+            in_flight.add(idle)
+        infer_queue.start_async()
+        iteration += 1
+        elapsed = time.perf_counter() - start
+    infer_queue.wait_all()
+    total_s = max(time.perf_counter() - start, 1e-9)
+    times.extend(float(infer_queue[i].latency) for i in in_flight)
+    return iteration, total_s * 1e3, times, nireq
+
+
+def _run_e2e(
+    seg: Segmenter, options: BenchOptions, preloaded: Sequence[np.ndarray] | None
+) -> tuple[int, float, list[float], dict[str, list[float]], int, int]:
+    pipe = Pipeline(seg, nireq=options.nireq)
+    paths = options.inputs
+    starts: deque[tuple[float, float]] = deque()
+    duration_s = options.duration_s
+    niter = options.niter or 0
+    t_start = 0.0
+
+    def source() -> Iterator[np.ndarray]:
+        i = 0
+        while (niter and i < niter) or (duration_s and time.perf_counter() - t_start < duration_s):
+            t0 = time.perf_counter()
+            if preloaded is not None:
+                frame = preloaded[i % len(preloaded)]
+            else:
+                frame = read_image_file(paths[i % len(paths)])
+            starts.append((t0, (time.perf_counter() - t0) * 1e3))
+            i += 1
+            yield frame
+
+    latency: list[float] = []
+    stages: dict[str, list[float]] = {"read": [], "preprocess": [], "infer": [], "decode": []}
+    instances = 0
+    t_start = time.perf_counter()
+    for result in pipe.stream(source()):
+        t_end = time.perf_counter()
+        t0, read_ms = starts.popleft()
+        latency.append((t_end - t0) * 1e3)
+        stages["read"].append(read_ms)
+        for stage in ("preprocess", "infer", "decode"):
+            stages[stage].append(float(result.speed_ms.get(stage, math.nan)))
+        instances += len(result)
+    total_ms = max(time.perf_counter() - t_start, 1e-9) * 1e3
+    return len(latency), total_ms, latency, stages, pipe.nireq, instances
+
+
+def run_bench(options: BenchOptions, *, core: ov.Core | None = None) -> BenchReport:
+    """Compile, warm up and measure as ``options`` say.
+
+    Raises:
+        ModelError, DeviceError: the model cannot be read or compiled as asked.
+        ImageError: an input image cannot be decoded.
+        ConfigError: inconsistent options (see :class:`BenchOptions`).
+    """
+    seg = Segmenter(
+        options.model,
+        device=options.device,
+        threshold=options.threshold,
+        config=compile_properties(options),
+        paste=options.paste,  # type: ignore[arg-type]
+        resize=options.resize,  # type: ignore[arg-type]
+        core=core,
+    )
+    logger.info("compiled %s for %s in %.1f ms", seg.model_path.name, options.device, seg.compile_ms)
+    preloaded: list[np.ndarray] | None = None
+    if options.inputs and (options.mode == "infer" or options.preload):
+        preloaded = [read_image_file(p) for p in options.inputs]
+    probe = preloaded[0] if preloaded else (
+        read_image_file(options.inputs[0]) if options.inputs else synthetic_frame(seg.info.input_hw)
+    )
+    first_ms = _first_inference(seg, probe) if options.warmup else math.nan
+    pct = options.latency_percentile
+    if options.mode == "infer":
+        frames = preloaded or [probe]
+        count, duration_ms, times, nireq = _run_infer(seg, options, frames)
+        stage_stats: dict[str, StageStats] = {}
+        instances = 0
+    else:
+        count, duration_ms, times, stage_times, nireq, instances = _run_e2e(
+            seg, options, preloaded if options.preload else None
+        )
+        stage_stats = {name: StageStats.of(values, pct) for name, values in stage_times.items()}
+    return BenchReport(
+        options=options,
+        compile_ms=seg.compile_ms,
+        first_inference_ms=first_ms,
+        count=count,
+        duration_ms=duration_ms,
+        latency=StageStats.of(times, pct),
+        stages=stage_stats,
+        peak_rss_mb=peak_rss_mb(),
+        setup=_setup(seg, options, nireq),
+        instances=instances,
+    )

@@ -1,0 +1,180 @@
+"""``ovseg bench --model M [--mode infer|e2e] [-i IMAGE_OR_DIR...]``: throughput like benchmark_app.
+
+The options that matter keep ``benchmark_app``'s spelling (``-d``, ``-hint``, ``-nireq``,
+``-nstreams``, ``-nthreads``, ``-t``, ``-niter``, ``-infer_precision``, ``-cdir``,
+``-latency_percentile``, ``-json_stats``), so a command line can be moved between the two.
+One difference: ``-json_stats`` takes the file to write (benchmark_app's is a flag that picks
+JSON for the report in ``-report_folder``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from ..bench import DEFAULT_DURATION_S, HINTS, PRECISIONS, BenchOptions, BenchReport, StageStats, run_bench
+from ..errors import ImageError
+from .common import atomic_write, expand_inputs
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text}")
+    return value
+
+
+def _threshold(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text}")
+    return value
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser(
+        "bench",
+        help="measure throughput and latency like benchmark_app (inference only or end to end)",
+        description="Measure frames per second and latency. --mode infer fills the input tensors "
+        "once and runs inference only, like benchmark_app; --mode e2e reads, preprocesses, infers "
+        "and decodes every frame to full instance masks, as an application does.",
+        allow_abbrev=False,
+    )
+    parser.add_argument("-m", "--model", required=True, help="model IR .xml (its .bin beside it) or .onnx")
+    parser.add_argument("-d", "--device", default="CPU", help="OpenVINO device (default CPU)")
+    parser.add_argument(
+        "--mode", choices=("infer", "e2e"), default="infer",
+        help="what one iteration does (default infer)",
+    )
+    parser.add_argument(
+        "-i", "--input", nargs="+", default=[], metavar="IMAGE_OR_DIR",
+        help="images (files or directories); infer: tensors prepared from them once (default: a synthetic "
+        "frame); e2e: read and decoded every iteration (required)",
+    )
+    parser.add_argument(
+        "--preload", action="store_true",
+        help="e2e: decode the images once, iterate over decoded frames",
+    )
+    parser.add_argument(
+        "-hint", "--perf_hint", choices=HINTS, default="throughput",
+        help="performance hint (default throughput)",
+    )
+    parser.add_argument(
+        "-nireq", "--number_infer_requests", type=int, metavar="N",
+        help="infer requests (default: the device's optimum)",
+    )
+    parser.add_argument("-nstreams", "--number_streams", metavar="N|AUTO", help="device streams (NUM_STREAMS)")
+    parser.add_argument("-nthreads", "--number_threads", type=int, metavar="N", help="CPU inference threads")
+    parser.add_argument(
+        "-t", "--time", type=_positive_float, metavar="SECONDS",
+        help=f"run time in seconds (default {DEFAULT_DURATION_S:g} unless -niter is given)",
+    )
+    parser.add_argument("-niter", "--number_iterations", type=int, metavar="N", help="iterations to run")
+    parser.add_argument("-infer_precision", choices=PRECISIONS, help="inference precision hint")
+    parser.add_argument("-cdir", "--cache_dir", metavar="DIR", help="model cache directory")
+    parser.add_argument(
+        "-latency_percentile", "--latency_percentile", type=int, default=50, metavar="P",
+        help="percentile reported as latency, 1..100 (default 50: median)",
+    )
+    parser.add_argument(
+        "-json_stats", "--json_stats", metavar="FILE",
+        help="write the report as JSON (benchmark_app's layout)",
+    )
+    parser.add_argument(
+        "--threshold", type=_threshold, default=0.5,
+        help="e2e: keep detections with score >= T (default 0.5)",
+    )
+    parser.add_argument("--paste", choices=("legacy", "aligned"), default="legacy", help="e2e: mask paste algorithm")
+    parser.add_argument(
+        "--resize",
+        choices=("fit", "short-long", "stretch"),
+        help="resize policy (default: the model's own; fit for the 0033 family)",
+    )
+    parser.set_defaults(func=run)
+
+
+def options_from_args(args: argparse.Namespace) -> BenchOptions:
+    inputs = tuple(expand_inputs(args.input))
+    if args.input and not inputs:
+        raise ImageError(f"expected image files or directories with images, got none in {args.input}")
+    missing = [str(p) for p in inputs if not p.is_file()]
+    if missing:
+        raise ImageError(f"expected image files, got missing path(s): {', '.join(missing[:3])}")
+    return BenchOptions(
+        model=Path(args.model),
+        device=args.device,
+        mode=args.mode,
+        inputs=inputs,
+        preload=args.preload,
+        hint=args.perf_hint,
+        nireq=args.number_infer_requests,
+        nstreams=args.number_streams,
+        nthreads=args.number_threads,
+        time_s=args.time,
+        niter=args.number_iterations,
+        infer_precision=args.infer_precision,
+        cache_dir=args.cache_dir,
+        latency_percentile=args.latency_percentile,
+        threshold=args.threshold,
+        paste=args.paste,
+        resize=args.resize,
+    )
+
+
+def _ms(value: float) -> str:
+    return "n/a" if math.isnan(value) else f"{value:.2f} ms"
+
+
+def format_report(report: BenchReport) -> list[str]:
+    """The console report, benchmark_app's lines and order, ``[ INFO ]`` prefixed."""
+    opts, setup = report.options, report.setup
+    pct = opts.latency_percentile
+    lat: StageStats = report.latency
+    lines = [
+        f"Model: {opts.model} ({setup.get('input sizes', '')}), device {opts.device}, mode {opts.mode}"
+        + (" (preloaded frames)" if opts.preload else ""),
+        f"Compile model took {report.compile_ms:.2f} ms",
+        f"Performance hint: {setup.get('performance hint', '') or 'none'}, precision {setup.get('precision', '')}, "
+        f"streams {setup.get(f'number of {opts.device} streams', '') or 'n/a'}, "
+        f"infer requests {setup.get('number of parallel infer requests', '')}",
+        f"First inference took {_ms(report.first_inference_ms)}",
+        f"Count:            {report.count} iterations",
+        f"Duration:         {report.duration_ms:.2f} ms",
+        "Latency:" if opts.mode == "infer" else "Latency (read to result):",
+        f"   {'Median' if pct == 50 else f'{pct} percentile'}:{' ' * (8 if pct == 50 else 4)}{_ms(lat.percentile)}",
+        f"   Average:       {_ms(lat.average)}",
+        f"   Min:           {_ms(lat.min)}",
+        f"   Max:           {_ms(lat.max)}",
+    ]
+    if report.stages:
+        lines.append("Stages (median / average / max per frame):")
+        for stage, stats in report.stages.items():
+            lines.append(f"   {stage + ':':<14} {stats.median:8.2f} / {stats.average:8.2f} / {stats.max:8.2f} ms")
+        threshold = setup.get("threshold", "")
+        lines.append(f"Instances:        {report.instances} in {report.count} frames (threshold {threshold})")
+        lines.append(f"Peak RSS:         {report.peak_rss_mb:.1f} MiB")
+    lines.append(f"Throughput:   {report.fps:.2f} FPS")
+    return [f"[ INFO ] {line}" for line in lines]
+
+
+def run(args: argparse.Namespace) -> int:
+    options = options_from_args(args)
+    report = run_bench(options)
+    lines = format_report(report)
+    if args.json_stats:
+        cmd = {k: v for k, v in vars(args).items() if k != "func"}
+        text = json.dumps(report.to_json(cmd), indent=4)
+        atomic_write(Path(args.json_stats), lambda tmp: tmp.write_text(text + "\n"))
+        lines.insert(-1, f"[ INFO ] Statistics report is stored to {args.json_stats}")
+    for line in lines:  # the last one is "Throughput: N FPS", as benchmark_app ends
+        print(line)
+    return 0
