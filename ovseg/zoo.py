@@ -39,6 +39,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.client import HTTPException
 from importlib import resources
@@ -197,7 +198,7 @@ def _parse_entry(raw: Mapping[str, Any], where: str) -> ModelEntry:
             str(precision): tuple(_parse_file(f, f"{where}: {name}") for f in items)
             for precision, items in raw["files"].items()
         }
-        return ModelEntry(
+        entry = ModelEntry(
             name=name,
             family=str(raw["family"]),
             input_hw=(int(raw["input_hw"][0]), int(raw["input_hw"][1])),
@@ -216,6 +217,13 @@ def _parse_entry(raw: Mapping[str, Any], where: str) -> ModelEntry:
         )
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as error:
         raise ConfigError(f"{where}: expected an entry with name, family, input_hw, files, got {error!r}") from None
+    if entry.resize not in ("fit", "stretch"):
+        raise ConfigError(f"{where}: {entry.name}: expected resize 'fit' or 'stretch', got {entry.resize!r}")
+    for precision, items in entry.files.items():
+        xmls = [f.name for f in items if f.name.endswith(".xml")]
+        if len(xmls) != 1:
+            raise ConfigError(f"{where}: {entry.name} {precision}: expected one .xml file, got {xmls}")
+    return entry
 
 
 def load_catalog(path: str | Path | None = None) -> Catalog:
@@ -504,15 +512,43 @@ def fetch(
         logger.warning("%s: %s", name, entry.note or "current OpenVINO cannot read these files")
     mirror = mirror if mirror is not None else (os.environ.get("OVSEG_MIRROR") or None)
     root = model_dir(name, cache)
-    todo = [f for f in entry.files[precision] if force or not _complete(root / f.name, f)]
-    needed = sum(f.size or 0 for f in todo)
     root.mkdir(parents=True, exist_ok=True)
-    free = shutil.disk_usage(root).free
-    if needed > free:
-        raise DownloadError(f"not enough disk space in {root}: expected {needed} bytes free, got {free}")
-    for item in todo:
-        download_file(item, root / item.name, mirror=mirror, retries=retries, progress=progress)
+    with _exclusive(root):
+        # Checked under the lock: another process may have just finished these files.
+        todo = [f for f in entry.files[precision] if force or not _complete(root / f.name, f)]
+        needed = sum(f.size or 0 for f in todo)
+        free = shutil.disk_usage(root).free
+        if needed > free:
+            raise DownloadError(f"not enough disk space in {root}: expected {needed} bytes free, got {free}")
+        for item in todo:
+            download_file(item, root / item.name, mirror=mirror, retries=retries, progress=progress)
     return root / entry.xml_file(precision).name
+
+
+@contextmanager
+def _exclusive(root: Path) -> Iterator[None]:
+    """Hold ``root/.lock`` so that two ovseg processes never write one ``.part`` at once.
+
+    An advisory ``flock``: the kernel releases it when the process dies, so a crash leaves no
+    stale lock. Where ``fcntl`` does not exist (Windows) there is no lock; a mixed-up file would
+    still fail its hash and be deleted.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover (Windows)
+        yield
+        return
+    with (root / ".lock").open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise DownloadError(
+                f"{root.name}: expected no other download into {root}, got one in progress (another ovseg fetch)"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 # -- names -------------------------------------------------------------------------------
@@ -540,9 +576,9 @@ def resolve_model(
 ) -> Path:
     """A model argument -> the file to read. Never downloads.
 
-    ``model`` is a path (returned unchanged when it exists or looks like a model file), or a
-    catalogue name, optionally with a precision: ``instance-segmentation-security-0083`` or
-    ``instance-segmentation-security-0083:FP16-INT8``. A bare name picks the first cached
+    ``model`` is a path (returned unchanged when it is a file, has a model suffix or a folder
+    in it), or a catalogue name, optionally with a precision: ``instance-segmentation-security-0083``
+    or ``instance-segmentation-security-0083:FP16-INT8``. A bare name picks the first cached
     precision in :data:`PRECISIONS` order.
 
     Raises:
@@ -552,7 +588,7 @@ def resolve_model(
     """
     path = Path(model)
     text = str(model)
-    if path.exists() or path.suffix.lower() in (".xml", ".onnx", ".bin") or os.sep in text or "/" in text:
+    if path.is_file() or path.suffix.lower() in (".xml", ".onnx", ".bin") or os.sep in text or "/" in text:
         return path
     name, named_precision = _split_name(text)
     precision = precision or named_precision
@@ -587,7 +623,12 @@ def identify(xml_path: str | Path, catalog: Catalog | None = None) -> tuple[Mode
         size = path.stat().st_size
     except OSError:
         return None
-    catalog = catalog or load_catalog()
+    if catalog is None:
+        try:
+            catalog = load_catalog()
+        except ConfigError as error:  # a broken $OVSEG_CATALOG must not stop a local model
+            logger.warning("cannot check %s against the catalogue: %s", path, error)
+            return None
     candidates = [
         (entry, precision, item)
         for entry in catalog

@@ -144,7 +144,8 @@ BIN_PATH = f"/omz/{NAME}/FP16/{NAME}.bin"
 
 
 def leftovers(cache: Path) -> list[str]:
-    return sorted(str(p.relative_to(cache)) for p in cache.rglob("*") if p.is_file())
+    """Files in the cache, the (empty, permanent) download lock aside."""
+    return sorted(str(p.relative_to(cache)) for p in cache.rglob("*") if p.is_file() and p.name != ".lock")
 
 
 # -- the shipped catalogue -----------------------------------------------------------------
@@ -187,6 +188,24 @@ def test_bad_catalogue_is_a_config_error(tmp_path: Path) -> None:
         zoo.load_catalog(bad)
     with pytest.raises(ConfigError, match="cannot read the model catalogue"):
         zoo.load_catalog(tmp_path / "missing.json")
+    no_xml = tmp_path / "no_xml.json"
+    no_xml.write_text(json.dumps({"models": [{"name": "x", "family": "maskrcnn", "input_hw": [1, 1],
+                                              "files": {"FP16": [{"name": "a.bin", "url": "u", "size": 1,
+                                                                  "hash": "sha256:00"}]}}]}))
+    with pytest.raises(ConfigError, match=r"x FP16: expected one .xml file, got \[\]"):
+        zoo.load_catalog(no_xml)
+
+
+def test_a_broken_catalogue_does_not_stop_local_models(
+    tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ovseg
+
+    (tmp_path / "broken.json").write_text("{")
+    monkeypatch.setenv("OVSEG_CATALOG", str(tmp_path / "broken.json"))
+    assert ovseg.Segmenter(tiny_model).resize == "fit"
+    with pytest.raises(ConfigError, match="broken.json: expected a JSON object with a 'models' list"):
+        ovseg.Segmenter("some-model-name")
 
 
 # -- cache folder and mirror ---------------------------------------------------------------
@@ -237,7 +256,7 @@ def test_fetch_downloads_verifies_and_then_uses_the_cache(server: Served, tmp_pa
 
 def test_sha256_is_checked_too(server: Served, tmp_path: Path, cache: Path) -> None:
     catalog = publish(server, tmp_path, FILES, algorithm="sha256")
-    assert zoo.fetch(NAME, "FP16", cache=cache, catalog=catalog).is_file()
+    assert zoo.fetch(NAME, "FP16", cache=cache, catalog=catalog, progress=True).is_file()  # with a tqdm bar
 
 
 def test_hash_mismatch_deletes_and_says_expected_vs_got(server: Served, tmp_path: Path, cache: Path) -> None:
@@ -318,6 +337,20 @@ def test_corrupt_part_file_is_downloaded_again_from_the_start(server: Served, tm
     xml = zoo.fetch(NAME, "FP16", cache=cache, catalog=catalog)
     assert server.gets(BIN_PATH) == ["bytes=1000-", None]  # resume, hash mismatch, clean restart
     assert xml.with_suffix(".bin").read_bytes() == BIN
+
+
+@pytest.mark.skipif(os.name != "posix", reason="the download lock uses fcntl.flock")
+def test_a_second_concurrent_fetch_is_refused(server: Served, tmp_path: Path, cache: Path) -> None:
+    import fcntl
+
+    catalog = publish(server, tmp_path, FILES)
+    (cache / NAME).mkdir(parents=True)
+    with (cache / NAME / ".lock").open("a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # what a running `ovseg fetch` holds
+        with pytest.raises(DownloadError, match=r"expected no other download into .*, got one in progress"):
+            zoo.fetch(NAME, cache=cache, catalog=catalog)
+    assert server.requests == []
+    assert zoo.fetch(NAME, cache=cache, catalog=catalog).is_file()  # released: it goes ahead
 
 
 def test_mirror_replaces_scheme_and_host(
