@@ -1,0 +1,117 @@
+"""``ovseg demo --model M --input 0``: live instance segmentation from a camera, video or images."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import cv2
+
+from ..demo import KEY_HELP, VIDEO_FOURCC, open_source, run_demo
+from .common import add_model_options, segmenter_from_args
+
+
+def _resolution(text: str) -> tuple[int, int]:
+    match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
+    if not match or min(int(match[1]), int(match[2])) < 1:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 1280x720, got {text!r}")
+    return int(match[1]), int(match[2])
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return value
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser(
+        "demo",
+        help="live segmentation of a camera, video, images or stream, in a window and/or to a video",
+        description="Segment a camera, a video file, an image, a directory of images or a URL "
+        "(rtsp://, http://) frame by frame; show the overlays in a window and/or write them to "
+        f"a video. Keys in the window: {KEY_HELP}. Live sources (cameras, URLs) always process "
+        "the newest frame and drop the ones there was no time for; files lose none.",
+    )
+    parser.add_argument(
+        "-i", "--input", default="0", metavar="SOURCE",
+        help="camera index, video file, image, directory of images or URL (default 0, the first camera)",
+    )
+    add_model_options(parser)
+    parser.add_argument(
+        "-o", "--output", metavar="VIDEO",
+        help=f"write the annotated frames to a video ({', '.join(VIDEO_FOURCC)}) at the source's frame rate and size",
+    )
+    parser.add_argument("--no-show", dest="show", action="store_false", help="no window (headless)")
+    parser.add_argument("--limit", type=_positive_int, metavar="N", help="stop after N frames")
+    parser.add_argument("--resolution", type=_resolution, metavar="WxH", help="camera mode to request, e.g. 1280x720")
+    parser.add_argument(
+        "--fps", type=_positive_float,
+        help="frame rate of --output (default: the source's; images 1; 25 when a stream reports none)",
+    )
+    parser.add_argument(
+        "--live", action=argparse.BooleanOptionalAction, default=None,
+        help="drop stale frames and always process the newest (default: on for cameras and URLs, off for files)",
+    )
+    parser.add_argument(
+        "--timeout", type=_positive_float, default=5.0, metavar="S",
+        help="give up on a live source that delivers no frame for S seconds (default 5; 3x that for the first)",
+    )
+    parser.set_defaults(func=run)
+
+
+@contextlib.contextmanager
+def _quiet_opencv() -> Iterator[None]:
+    """OpenCV's own log lines (a missing camera gives half a dozen, warnings and errors, from
+    the backends it tries) would bury the one-line message; they are silenced for the run and
+    restored after. What matters reaches the user as ovseg's own errors."""
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        cv2.utils.logging.setLogLevel(level)
+
+
+def run(args: argparse.Namespace) -> int:
+    with _quiet_opencv():
+        # The source first: a missing camera is reported before seconds of compiling.
+        source = open_source(args.input, resolution=args.resolution, live=args.live, image_fps=args.fps or 1.0)
+        try:
+            segmenter = segmenter_from_args(args)
+        except BaseException:
+            source.release()
+            raise
+        summary = run_demo(
+            segmenter, source, show=args.show, output=args.output, output_fps=args.fps, limit=args.limit,
+            stall_timeout_s=args.timeout, first_frame_timeout_s=3 * args.timeout,
+        )
+    print(
+        f"{summary.source}: {summary.frames} frame(s) in {summary.duration_s:.1f} s, "
+        f"mean {f'{summary.mean_fps:.1f}' if summary.frames > 1 else '-'} FPS, "
+        f"mean latency {summary.mean_latency_ms:.1f} ms "
+        f"(infer {summary.mean_infer_ms:.1f} ms)"
+        + (f", {summary.dropped} stale frame(s) dropped" if summary.dropped else "")
+        + {"end": "", "limit": f" [--limit {args.limit}]", "quit": " [quit]"}.get(summary.ended, "")
+    )
+    if summary.output is not None and summary.output_hw is not None:
+        height, width = summary.output_hw
+        print(f"wrote {summary.output} ({summary.frames} frames, {width}x{height}, {summary.output_fps:g} fps)")
+    return 0

@@ -1,0 +1,464 @@
+"""The live demo: frames from a camera, video, images or stream, segmented, drawn, shown, written.
+
+::
+
+    capture thread   source.read() -> newest-frame slot (live) | bounded queue (files)
+    caller's thread  take a frame -> Segmenter -> Overlay + status line -> window / video writer
+
+- **Live sources** (cameras, URLs) are read on their own thread as fast as they deliver; the
+  loop always takes the newest frame and the ones it had no time for are dropped (counted),
+  so latency stays one frame however slow the model is, and memory never grows.
+- **Files** (videos, images, folders of images) lose nothing: the capture thread reads ahead
+  into a queue of a few frames and waits while it is full (back-pressure), and every frame is
+  processed and written. Where the segmenter has the streaming API (``Segmenter.stream``),
+  several file frames are in flight at once.
+- **Failures**: a source that cannot be opened, a live source that delivers no frame for
+  ``stall_timeout_s``, or a read that raises, ends the run with a one-line
+  :class:`~ovseg.errors.CaptureError`; the capture, the writer and the window are released in
+  every case (``finally``).
+
+Keys in the window: ``q``/Esc quit, space pause, ``+``/``-`` threshold by 0.05, ``m`` masks
+and contours on/off, ``b`` boxes on/off. Closing the window quits too.
+
+Frame sources and the capture thread live in :mod:`ovseg.capture`. The library logs and never
+prints; ``ovseg demo`` prints the :class:`DemoSummary`.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import logging
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Generator, Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .capture import CaptureSource, FrameGrabber, FrameSource, ImageSource, open_source
+from .draw import Overlay
+from .errors import ConfigError, OvsegError
+from .result import Result
+from .segmenter import Segmenter
+
+__all__ = [
+    "run_demo",
+    "DemoSummary",
+    "Controls",
+    "draw_status",
+    "open_source",
+    "FrameSource",
+    "CaptureSource",
+    "ImageSource",
+    "VIDEO_FOURCC",
+    "KEY_HELP",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Output container (file suffix) -> the FourCC its writer uses.
+VIDEO_FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "XVID"}
+
+#: Frame rate of a written video when the source reports none (streams, some webcams).
+DEFAULT_FPS = 25.0
+
+KEY_HELP = "q quit, space pause, +/- threshold, m masks, b boxes"
+
+
+# -- keys, status, summary --------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Controls:
+    """What the keys change: threshold, pause, masks, boxes (mutable, one per run)."""
+
+    threshold: float
+    masks: bool = True
+    boxes: bool = True
+    paused: bool = False
+    step: float = 0.05
+    min_threshold: float = 0.05
+    max_threshold: float = 0.95
+
+    def handle_key(self, key: int) -> str | None:
+        """Apply one ``cv2.waitKey`` code; returns ``"quit"``, ``"threshold"``, ``"draw"``,
+        ``"pause"`` or ``None`` (no key, or a key with no meaning)."""
+        if key < 0:
+            return None
+        char = chr(key & 0xFF)
+        if char in ("q", "Q", "\x1b"):
+            return "quit"
+        if char == " ":
+            self.paused = not self.paused
+            return "pause"
+        if char in ("+", "="):
+            return self._move(+self.step)
+        if char in ("-", "_"):
+            return self._move(-self.step)
+        if char in ("m", "M"):
+            self.masks = not self.masks
+            return "draw"
+        if char in ("b", "B"):
+            self.boxes = not self.boxes
+            return "draw"
+        return None
+
+    def _move(self, delta: float) -> str | None:
+        value = min(self.max_threshold, max(self.min_threshold, round(self.threshold + delta, 2)))
+        if value == self.threshold:
+            return None
+        self.threshold = value
+        return "threshold"
+
+
+@dataclasses.dataclass(frozen=True)
+class DemoSummary:
+    """What a run did.
+
+    Attributes:
+        frames: frames segmented (and written, when there is an output).
+        dropped: frames a live source delivered that were skipped for newer ones.
+        duration_s: wall time from the first frame's result to the last's, pauses excluded.
+        mean_fps: ``(frames - 1) / duration_s`` (0 for fewer than two frames).
+        mean_latency_ms: mean per-frame segmenter time (preprocess + infer + decode).
+        mean_infer_ms: mean inference time alone.
+        ended: ``"end"`` (the source ran out), ``"limit"`` or ``"quit"`` (key or window closed).
+        output: the written video, if any, with its ``output_hw`` and ``output_fps``.
+    """
+
+    frames: int
+    dropped: int
+    duration_s: float
+    mean_fps: float
+    mean_latency_ms: float
+    mean_infer_ms: float
+    ended: str
+    source: str
+    output: Path | None = None
+    output_hw: tuple[int, int] | None = None
+    output_fps: float | None = None
+
+
+def draw_status(image: np.ndarray, text: str) -> None:
+    """Write ``text`` in white on a dark band across the bottom of ``image`` (in place).
+
+    The bottom, because labels of boxes that touch the top edge are drawn there. The font
+    shrinks to fit the width (down to a legible minimum; beyond that the text is clipped).
+    """
+    height, width = image.shape[:2]
+    scale = max(0.4, min(height, width) / 900)
+    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    if tw > width - 12:
+        scale = max(0.3, scale * (width - 12) / tw)
+        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    band = min(height, th + base + 10)
+    region = image[height - band :]
+    region[...] = (region.astype(np.uint16) * 2 // 7).astype(np.uint8)  # darken to ~30 %
+    cv2.putText(image, text, (6, height - base - 5), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
+
+
+def _execution_device(segmenter: Segmenter) -> str:
+    """The device that runs the model (``AUTO`` resolved where OpenVINO says), else as given."""
+    try:
+        compiled = next(iter(segmenter.compiled_models.values()))
+        devices = compiled.get_property("EXECUTION_DEVICES")
+        text = ",".join(str(d) for d in devices) if isinstance(devices, (list, tuple)) else str(devices)
+        return text or segmenter.device
+    except Exception:  # any runtime or plugin without the property: show what was asked for
+        return segmenter.device
+
+
+class _Rate:
+    """Frames per second over the last ``window_s`` seconds."""
+
+    def __init__(self, window_s: float = 2.0) -> None:
+        self.window_s = window_s
+        self._times: collections.deque[float] = collections.deque()
+
+    def tick(self, now: float) -> None:
+        self._times.append(now)
+        while len(self._times) > 2 and now - self._times[0] > self.window_s:
+            self._times.popleft()
+
+    def reset(self) -> None:
+        self._times.clear()
+
+    @property
+    def fps(self) -> float | None:
+        if len(self._times) < 2:
+            return None
+        return (len(self._times) - 1) / max(self._times[-1] - self._times[0], 1e-9)
+
+
+# -- the loop --------------------------------------------------------------------------------
+
+
+def _fit_into(image: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    """``image`` scaled to fit ``hw`` and centred on black (a video has one frame size)."""
+    if image.shape[:2] == hw:
+        return image
+    height, width = hw
+    s = min(height / image.shape[0], width / image.shape[1])
+    new_w, new_h = max(1, int(image.shape[1] * s)), max(1, int(image.shape[0] * s))
+    canvas = np.zeros((height, width, 3), np.uint8)
+    y, x = (height - new_h) // 2, (width - new_w) // 2
+    canvas[y : y + new_h, x : x + new_w] = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA)
+    return canvas
+
+
+def _check_output(path: Path) -> str:
+    fourcc = VIDEO_FOURCC.get(path.suffix.lower())
+    if fourcc is None:
+        raise ConfigError(f"expected an output video ending in {', '.join(VIDEO_FOURCC)}, got {path.name!r}")
+    return fourcc
+
+
+def _open_window(name: str) -> None:
+    """Create the window, or say plainly why there can be none (Qt aborts the process when it
+    cannot reach a display, so that is checked first)."""
+    if sys.platform.startswith("linux") and not (
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.environ.get("QT_QPA_PLATFORM")
+    ):
+        raise ConfigError("expected a display for the window, got none ($DISPLAY is not set): run headless (--no-show)")
+    try:
+        cv2.namedWindow(name, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL)  # no Qt toolbar
+        cv2.setWindowTitle(name, f"{name}  ({KEY_HELP})")
+    except cv2.error as error:
+        raise ConfigError(
+            f"expected an OpenCV with a GUI (opencv-python), got one without ({str(error).strip().splitlines()[-1]}): "
+            "run headless (--no-show)"
+        ) from None
+
+
+def _window_closed(name: str) -> bool:
+    try:
+        return cv2.getWindowProperty(name, cv2.WND_PROP_VISIBLE) < 1
+    except cv2.error:
+        return True
+
+
+def _segment(
+    segmenter: Segmenter, frames: Iterator[np.ndarray], live: bool
+) -> Generator[tuple[np.ndarray, Result], None, None]:
+    """(frame, result) pairs in order. Live frames go one at a time (the newest frame, the
+    least latency); file frames go through the streaming API where there is one."""
+    stream = getattr(segmenter, "stream", None)
+    if live or not callable(stream):
+        for frame in frames:
+            yield frame, segmenter(frame)
+        return
+    pending: collections.deque[np.ndarray] = collections.deque()
+
+    def tee() -> Iterator[np.ndarray]:
+        for frame in frames:
+            pending.append(frame)
+            yield frame
+
+    results = stream(tee())
+    try:
+        for result in results:
+            yield pending.popleft(), result
+    finally:
+        close = getattr(results, "close", None)
+        if close is not None:
+            close()
+
+
+def run_demo(
+    segmenter: Segmenter,
+    source: FrameSource,
+    *,
+    show: bool = True,
+    output: str | Path | None = None,
+    output_fps: float | None = None,
+    limit: int | None = None,
+    overlay: Overlay | None = None,
+    window_name: str = "ovseg demo",
+    stall_timeout_s: float = 5.0,
+    first_frame_timeout_s: float = 15.0,
+    on_frame: Callable[[np.ndarray, Result], None] | None = None,
+) -> DemoSummary:
+    """Segment ``source`` frame by frame; show the overlays and/or write them to a video.
+
+    Args:
+        segmenter: the model. Its ``threshold`` follows the ``+``/``-`` keys during the run and
+            is restored afterwards.
+        source: see :func:`open_source`. It is released when the run ends, however it ends.
+        show: open a window (needs a display) and read keys; ``False`` runs headless.
+        output: write the annotated frames (status line included) to this video
+            (``.mp4``, ``.avi``, ``.mkv``, ...) at the size of the first frame (later frames
+            of another size are letterboxed into it).
+        output_fps: the written video's frame rate; default the source's, else 25.
+        limit: stop after this many frames.
+        overlay: what to draw and how (``masks``/``contours`` and ``boxes`` follow the keys).
+        stall_timeout_s: a live source silent this long after a frame has stopped delivering.
+        first_frame_timeout_s: the same, before the first frame (cameras take time to start).
+        on_frame: called with each annotated frame (BGR uint8, status line drawn; the caller
+            may keep it) and its result, before it is written and shown.
+
+    Returns:
+        a :class:`DemoSummary`. A single image shown in a window stays up until a quit key.
+
+    Raises:
+        CaptureError: the source failed or fell silent. ConfigError: bad settings, or a
+        window without a display. OvsegError: the video cannot be written.
+    """
+    try:
+        if limit is not None and limit < 1:
+            raise ConfigError(f"expected a frame limit >= 1, got {limit}")
+        if output_fps is not None and not (math.isfinite(output_fps) and output_fps > 0):
+            raise ConfigError(f"expected an output frame rate > 0, got {output_fps}")
+        output_path = Path(output) if output is not None else None
+        fourcc = _check_output(output_path) if output_path is not None else ""
+    except BaseException:
+        source.release()  # the source is ours to release, however the run ends
+        raise
+    overlay = overlay or Overlay()
+    controls = Controls(threshold=segmenter.threshold, masks=overlay.masks or overlay.contours, boxes=overlay.boxes)
+    controls.min_threshold = min(controls.min_threshold, controls.threshold)
+    controls.max_threshold = max(controls.max_threshold, controls.threshold)
+    original_threshold = segmenter.threshold
+    device = _execution_device(segmenter)
+    model_name = segmenter.model_path.stem
+    fps_out = output_fps or source.fps or DEFAULT_FPS
+
+    grabber = FrameGrabber(source, stall_timeout_s=stall_timeout_s, first_frame_timeout_s=first_frame_timeout_s)
+    writer: cv2.VideoWriter | None = None
+    out_hw: tuple[int, int] | None = None
+    window = False
+    pairs: Generator[tuple[np.ndarray, Result], None, None] | None = None
+    rate = _Rate()
+    frames = 0
+    latency_ms = infer_ms = 0.0
+    paused_s = 0.0
+    started: float | None = None  # when the first / latest frame came out of the segmenter
+    latest = 0.0
+    ended = "end"
+    last: tuple[np.ndarray, Result] | None = None
+
+    def render(frame: np.ndarray, result: Result) -> np.ndarray:
+        look = dataclasses.replace(
+            overlay, masks=overlay.masks and controls.masks, contours=overlay.contours and controls.masks,
+            boxes=overlay.boxes and controls.boxes,
+        )
+        drawn = look(frame, result[result.scores >= controls.threshold])
+        fps = rate.fps
+        speed = result.speed_ms
+        status = (
+            f"{'--' if fps is None else f'{fps:.1f}'} FPS | infer {speed.get('infer', 0.0):.0f} ms"
+            f" (total {sum(speed.values()):.0f}) | {device} | {model_name} | thr {controls.threshold:.2f}"
+            f"{' | PAUSED' if controls.paused else ''}"
+        )
+        draw_status(drawn, status)
+        return drawn
+
+    def wait_keys(hold: bool) -> bool:
+        """While paused (or holding the last picture): answer keys; False means quit."""
+        nonlocal last
+        while controls.paused or hold:
+            # Take every key pressed so far, so that five presses of "-" segment once, not five times.
+            actions = set()
+            key = cv2.waitKey(30)
+            while key != -1 and "quit" not in actions:
+                actions.add(controls.handle_key(key))
+                key = cv2.waitKey(1)
+            if "quit" in actions or _window_closed(window_name):
+                return False
+            if "threshold" in actions and last is not None:
+                segmenter.threshold = controls.threshold
+                last = (last[0], segmenter(last[0]))
+            if actions - {None} and last is not None:
+                cv2.imshow(window_name, render(*last))
+        return True
+
+    try:
+        if show:
+            _open_window(window_name)
+            window = True
+        grabber.start()
+        pairs = _segment(segmenter, grabber.frames(), source.live)
+        while limit is None or frames < limit:
+            item = next(pairs, None)
+            if item is None:
+                break
+            frame, result = item
+            now = time.perf_counter()
+            if started is None:
+                started = now
+            latest = now
+            rate.tick(now)
+            frames += 1
+            latency_ms += sum(result.speed_ms.values())
+            infer_ms += result.speed_ms.get("infer", 0.0)
+            last = (frame, result)
+            drawn = render(frame, result)
+            if on_frame is not None:
+                on_frame(drawn, result)
+            if output_path is not None:
+                if writer is None:
+                    out_hw = (int(drawn.shape[0]), int(drawn.shape[1]))
+                    output_path.parent.mkdir(parents=True, exist_ok=True)
+                    writer = cv2.VideoWriter(str(output_path), cv2.VideoWriter_fourcc(*fourcc), fps_out, out_hw[::-1])
+                    if not writer.isOpened():
+                        raise OvsegError(f"{output_path}: cannot write a {fourcc} video there")
+                    logger.info("writing %s: %dx%d at %.2f fps", output_path, out_hw[1], out_hw[0], fps_out)
+                assert out_hw is not None
+                writer.write(_fit_into(drawn, out_hw))
+            if window:
+                cv2.imshow(window_name, drawn)
+                action = controls.handle_key(cv2.waitKey(1))
+                if action == "quit" or _window_closed(window_name):
+                    ended = "quit"
+                    break
+                segmenter.threshold = controls.threshold
+                if controls.paused:
+                    cv2.imshow(window_name, render(frame, result))
+                    t0 = time.perf_counter()
+                    keep_going = wait_keys(hold=False)
+                    paused_s += time.perf_counter() - t0
+                    rate.reset()
+                    if not keep_going:
+                        ended = "quit"
+                        break
+        else:
+            ended = "limit"
+        if ended == "end" and grabber.failure is not None:
+            raise grabber.failure
+        if ended == "end" and window and source.still and frames == 1:
+            logger.info("showing %s until a quit key (q/Esc) or the window is closed", source.name)
+            wait_keys(hold=True)
+    finally:
+        if pairs is not None:
+            pairs.close()
+        grabber.stop()
+        try:
+            source.release()
+        finally:
+            if writer is not None:
+                writer.release()
+            if window:
+                cv2.destroyWindow(window_name)
+                cv2.waitKey(1)  # let the GUI loop actually take the window down
+            segmenter.threshold = original_threshold
+    # The rate over the intervals between frames: neither the camera's start-up nor the model's
+    # first (slow) inference before frame 1 counts, nor the time spent paused.
+    duration = max(latest - started - paused_s, 0.0) if started is not None else 0.0
+    summary = DemoSummary(
+        frames=frames,
+        dropped=grabber.dropped,
+        duration_s=duration,
+        mean_fps=(frames - 1) / duration if frames > 1 and duration > 0 else 0.0,
+        mean_latency_ms=latency_ms / frames if frames else 0.0,
+        mean_infer_ms=infer_ms / frames if frames else 0.0,
+        ended=ended,
+        source=source.name,
+        output=output_path if writer is not None else None,
+        output_hw=out_hw,
+        output_fps=fps_out if writer is not None else None,
+    )
+    logger.info("%s", summary)
+    return summary
