@@ -376,7 +376,14 @@ def _transfer(url: str, part: Path, item: ModelFile, *, progress: bool, desc: st
         raise DownloadError(f"GET {url}: expected a reachable server, got {reason} (try --mirror)") from None
     with response:
         first, total = _content_range(response.headers.get("Content-Range"))
-        if have and response.status == 206 and first == have:
+        if response.status == 206 and first != have:
+            # A range other than the one asked for: drop what we have and ask for the whole file.
+            part.unlink(missing_ok=True)
+            if not have:
+                raise DownloadError(f"GET {url}: expected HTTP 200, got 206 for bytes from {first}")
+            response.close()
+            return _transfer(url, part, item, progress=progress, desc=desc)
+        if have and response.status == 206:
             mode = "ab"
         else:
             if have:

@@ -35,6 +35,7 @@ class Served:
     files: dict[str, bytes] = field(default_factory=dict)
     cut_once: set[str] = field(default_factory=set)  # first GET sends half the body, then closes
     ignore_range: set[str] = field(default_factory=set)  # answer 200 with the whole body
+    wrong_range: set[str] = field(default_factory=set)  # answer 206 from byte 0 whatever was asked
     requests: list[tuple[str, str | None]] = field(default_factory=list)  # (path, Range header)
     port: int = 0
 
@@ -62,7 +63,7 @@ def server() -> Iterator[Served]:
                 return
             start = 0
             if rng and self.path not in served.ignore_range:
-                start = int(rng.removeprefix("bytes=").split("-")[0])
+                start = 0 if self.path in served.wrong_range else int(rng.removeprefix("bytes=").split("-")[0])
                 if start >= len(body):
                     self.send_error(416, "Range Not Satisfiable")
                     return
@@ -327,6 +328,17 @@ def test_server_ignoring_range_restarts_cleanly(server: Served, tmp_path: Path, 
     xml = zoo.fetch(NAME, "FP16", cache=cache, catalog=catalog)
     assert server.gets(BIN_PATH) == ["bytes=1000-"]
     assert xml.with_suffix(".bin").read_bytes() == BIN and not part.exists()
+
+
+def test_a_206_for_another_range_restarts_cleanly(server: Served, tmp_path: Path, cache: Path) -> None:
+    catalog = publish(server, tmp_path, FILES)
+    part = cache / NAME / "FP16" / f"{NAME}.bin.part"
+    part.parent.mkdir(parents=True)
+    part.write_bytes(BIN[:1000])
+    server.wrong_range.add(BIN_PATH)
+    xml = zoo.fetch(NAME, "FP16", cache=cache, catalog=catalog)
+    assert server.gets(BIN_PATH) == ["bytes=1000-", None]
+    assert xml.with_suffix(".bin").read_bytes() == BIN
 
 
 def test_corrupt_part_file_is_downloaded_again_from_the_start(server: Served, tmp_path: Path, cache: Path) -> None:
