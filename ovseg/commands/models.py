@@ -23,7 +23,9 @@ def register(sub: Any) -> None:
 
 
 def _mb(size: int | None) -> str:
-    return "?" if size is None else f"{size / 1e6:.0f} MB"
+    if size is None:
+        return "?"
+    return f"{size / 1e6:.0f} MB" if size >= 1e6 else f"{size / 1e3:.0f} kB"
 
 
 def _ap(value: float | None) -> str:
