@@ -1,7 +1,7 @@
 """Frame sources for the demo: cameras, streams, videos, images; and the capture thread.
 
 A source is anything with ``read() -> frame | None``, ``release()`` and the attributes
-``name``, ``live``, ``fps`` and ``still`` (:class:`FrameSource`). :func:`open_source` makes one
+``name``, ``live``, ``finite``, ``fps`` and ``still`` (:class:`FrameSource`). :func:`open_source` makes one
 from what the user typed; :class:`CaptureSource` wraps a ``cv2.VideoCapture`` or a look-alike
 (tests pass captures that stop on cue); :class:`ImageSource` reads image files.
 
@@ -11,7 +11,8 @@ from what the user typed; :class:`CaptureSource` wraps a ``cv2.VideoCapture`` or
   is kept: a slow consumer gets the newest frame each time, the skipped ones are counted as
   ``dropped``, and nothing queues up;
 - **files** lose nothing: up to ``READ_AHEAD`` frames are read ahead and the thread waits
-  while the consumer catches up (back-pressure).
+  while the consumer catches up (back-pressure). A file read as live (``--live``) is paced
+  at its frame rate, so it plays like a camera.
 
 Failures are :class:`~ovseg.errors.CaptureError` with one-line messages: nothing at that
 index or path, a file OpenCV cannot open, a live source silent for too long, a read that
@@ -24,6 +25,7 @@ import collections
 import logging
 import math
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -50,14 +52,16 @@ READ_AHEAD = 4
 class FrameSource(Protocol):
     """What the demo reads frames from.
 
-    ``read()`` returns the next BGR uint8 ``(H, W, 3)`` frame or ``None`` when there is none
-    (end of a file; for a live source, a failed grab that may be retried). ``live`` sources
-    are read as fast as they deliver and their stale frames dropped. ``fps`` is the source's
-    frame rate (``None`` if unknown) and ``still`` is true for a single picture.
+    ``read()`` returns the next BGR uint8 ``(H, W, 3)`` frame or ``None`` when there is none.
+    For a ``finite`` source (files) ``None`` is the end; otherwise (cameras, streams) it is a
+    missed grab, retried until the source has been silent too long. ``live`` sources are read
+    as fast as they deliver and their stale frames dropped. ``fps`` is the source's frame rate
+    (``None`` if unknown) and ``still`` is true for a single picture.
     """
 
     name: str
     live: bool
+    finite: bool
     fps: float | None
     still: bool
 
@@ -81,15 +85,19 @@ class CaptureSource:
         capture: the opened capture; it is released by :meth:`release`.
         name: how messages call it (``"camera 0"``, a file name, a URL).
         live: drop stale frames (cameras, streams) or lose none (files).
+        finite: a failed read is the end (files), not a missed grab (default: not ``live``).
         fps: frame rate; by default the capture's ``CAP_PROP_FPS`` when it has a plausible one.
     """
 
     still = False
 
-    def __init__(self, capture: _Capture, *, name: str, live: bool, fps: float | None = None) -> None:
+    def __init__(
+        self, capture: _Capture, *, name: str, live: bool, finite: bool | None = None, fps: float | None = None
+    ) -> None:
         self.capture = capture
         self.name = name
         self.live = live
+        self.finite = not live if finite is None else finite
         self.fps = fps if fps is not None else _capture_fps(capture)
 
     def read(self) -> np.ndarray | None:
@@ -102,7 +110,7 @@ class CaptureSource:
         self.capture.release()
 
     def __repr__(self) -> str:
-        return f"CaptureSource({self.name!r}, live={self.live}, fps={self.fps})"
+        return f"CaptureSource({self.name!r}, live={self.live}, finite={self.finite}, fps={self.fps})"
 
 
 class ImageSource:
@@ -114,6 +122,7 @@ class ImageSource:
     """
 
     live = False
+    finite = True
 
     def __init__(self, paths: Sequence[str | Path], *, name: str | None = None, fps: float = 1.0) -> None:
         self.paths = [Path(p) for p in paths]
@@ -192,7 +201,7 @@ def open_source(
             raise CaptureError(f"{name}: expected a camera at index {index}, got none that opens (absent or busy)")
         if resolution is not None:
             _request_resolution(capture, resolution, name)
-        return CaptureSource(capture, name=name, live=True if live is None else live)
+        return CaptureSource(capture, name=name, live=True if live is None else live, finite=False)
     if resolution is not None:
         logger.warning("--resolution requests a camera mode; ignored for %s", text)
     if "://" in text:
@@ -200,7 +209,7 @@ def open_source(
         if not capture.isOpened():
             capture.release()
             raise CaptureError(f"{text}: expected a stream OpenCV can open, got none")
-        return CaptureSource(capture, name=text, live=True if live is None else live)
+        return CaptureSource(capture, name=text, live=True if live is None else live, finite=False)
     path = Path(text)
     if path.is_dir():
         images = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
@@ -217,7 +226,7 @@ def open_source(
         if not capture.isOpened():
             capture.release()
             raise CaptureError(f"{path}: expected a video OpenCV can decode, got a file it cannot open")
-        source = CaptureSource(capture, name=str(path), live=False)
+        source = CaptureSource(capture, name=str(path), live=False, finite=True)
     if live:
         source.live = True
     return source
@@ -262,16 +271,23 @@ class FrameGrabber:
         self._thread.start()
 
     def _run(self) -> None:
-        live = self.source.live
+        live, finite = self.source.live, self.source.finite
+        # A file read as live plays at its own rate, as a camera would deliver it.
+        period_s = 1.0 / self.source.fps if live and finite and self.source.fps else 0.0
+        start = time.perf_counter()
+        count = 0
         try:
             while not self._stop.is_set():
                 frame = self.source.read()
                 if frame is None:
-                    if not live:
+                    if finite:
                         break
                     # A camera can miss a grab; the consumer decides when the silence is too long.
                     self._stop.wait(0.01)
                     continue
+                if period_s:
+                    self._stop.wait(max(0.0, start + count * period_s - time.perf_counter()))
+                    count += 1
                 with self._cond:
                     if live:
                         self.dropped += len(self._frames)
@@ -291,12 +307,12 @@ class FrameGrabber:
     def frames(self) -> Iterator[np.ndarray]:
         """Frames in order (files) or the newest each time (live) until the source ends.
 
-        When the read failed, a live source was silent for longer than its timeout, or a file
+        When the read failed, a camera or stream was silent for longer than its timeout, or a file
         gave no frame at all, the iteration ends and :attr:`failure` holds the
         :class:`CaptureError` to raise: the frames already taken are finished first.
         """
         while True:
-            if self.source.live:
+            if not self.source.finite:
                 timeout = self.first_frame_timeout_s if self.delivered == 0 else self.stall_timeout_s
             else:
                 timeout = None

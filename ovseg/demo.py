@@ -12,8 +12,8 @@
   into a queue of a few frames and waits while it is full (back-pressure), and every frame is
   processed and written. Where the segmenter has the streaming API (``Segmenter.stream``),
   several file frames are in flight at once.
-- **Failures**: a source that cannot be opened, a live source that delivers no frame for
-  ``stall_timeout_s``, or a read that raises, ends the run with a one-line
+- **Failures**: a source that cannot be opened, a camera or stream that delivers no frame
+  for ``stall_timeout_s``, or a read that raises, ends the run with a one-line
   :class:`~ovseg.errors.CaptureError`; the capture, the writer and the window are released in
   every case (``finally``).
 
@@ -295,7 +295,7 @@ def run_demo(
         output_fps: the written video's frame rate; default the source's, else 25.
         limit: stop after this many frames.
         overlay: what to draw and how (``masks``/``contours`` and ``boxes`` follow the keys).
-        stall_timeout_s: a live source silent this long after a frame has stopped delivering.
+        stall_timeout_s: a camera or stream silent this long after a frame has stopped delivering.
         first_frame_timeout_s: the same, before the first frame (cameras take time to start).
         on_frame: called with each annotated frame (BGR uint8, status line drawn; the caller
             may keep it) and its result, before it is written and shown.

@@ -240,6 +240,19 @@ def test_live_source_processes_the_newest_frame(slow_model: Path) -> None:
     assert capture.released.is_set()
 
 
+def test_file_read_live_plays_in_real_time_and_ends_cleanly(slow_model: Path, tmp_path: Path) -> None:
+    video = write_video(tmp_path / "in.avi", synthetic_frames(20), fps=40)
+    source = open_source(video, live=True)
+    assert source.live and source.finite
+
+    started = time.perf_counter()
+    summary = run_demo(Segmenter(slow_model), source, show=False)
+
+    assert time.perf_counter() - started >= 19 / 40  # paced at the file's rate, not read at once
+    assert summary.ended == "end" and summary.frames >= 2
+    assert summary.frames + summary.dropped <= 20
+
+
 def test_file_source_drops_nothing(slow_model: Path) -> None:
     segmenter = Segmenter(slow_model)
     capture = FakeCapture(synthetic_frames(15))

@@ -72,7 +72,7 @@ def register(sub: Any) -> None:
     )
     parser.add_argument(
         "--timeout", type=_positive_float, default=5.0, metavar="S",
-        help="give up on a live source that delivers no frame for S seconds (default 5; 3x that for the first)",
+        help="give up on a camera or stream that delivers no frame for S seconds (default 5; 3x that for the first)",
     )
     parser.set_defaults(func=run)
 
