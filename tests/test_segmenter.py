@@ -36,8 +36,9 @@ def test_boxes_map_back_exactly(segmenter: ovseg.Segmenter, image_hw: tuple[int,
     assert res.masks.shape == (2, h, w)
 
 
-def test_masks_match_the_omz_reference(segmenter: ovseg.Segmenter) -> None:
-    res = segmenter(np.zeros((333, 500, 3), np.uint8))
+def test_masks_match_the_omz_reference(tiny_model: Path) -> None:
+    seg = ovseg.Segmenter(tiny_model, threshold=0.0, config=F32, paste="legacy")
+    res = seg(np.zeros((333, 500, 3), np.uint8))
     for i in range(len(res)):
         expected = omz_segm_postprocess(res.boxes[i], disc_map(28), 333, 500).astype(bool)
         np.testing.assert_array_equal(res.mask(i), expected)
@@ -79,8 +80,9 @@ def test_short_long_uses_the_transposed_input_for_portraits(tiny_model: Path) ->
     np.testing.assert_allclose(res.boxes[0], [0, 0, 600, 1000], rtol=1e-5)
 
 
-def test_aligned_paste_option(tiny_model: Path) -> None:
-    seg = ovseg.Segmenter(tiny_model, threshold=0.0, config=F32, paste="aligned")
+def test_aligned_paste_is_the_default(tiny_model: Path) -> None:
+    seg = ovseg.Segmenter(tiny_model, threshold=0.0, config=F32)
+    assert seg.paste == "aligned"
     res = seg(np.zeros((480, 640, 3), np.uint8))
     # The disc of radius 0.4 of the box covers ~pi*0.16 of it.
     assert res.masks[0].mean() == pytest.approx(np.pi * 0.16, abs=0.01)

@@ -29,7 +29,9 @@ def register(sub: Any) -> None:
     parser.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR", help="image files or directories of images")
     add_model_options(parser)
     parser.add_argument("-o", "--output", default="out", metavar="DIR", help="output directory (default ./out)")
-    parser.add_argument("--paste", choices=("legacy", "aligned"), default="legacy", help="mask paste algorithm (default legacy)")
+    parser.add_argument(
+        "--paste", choices=("legacy", "aligned"), default="aligned", help="mask paste algorithm (default aligned)"
+    )
     parser.set_defaults(func=run)
 
 
