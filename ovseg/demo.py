@@ -126,7 +126,8 @@ class DemoSummary:
         mean_fps: ``(frames - 1) / duration_s`` (0 for fewer than two frames).
         mean_latency_ms: mean per-frame segmenter time (preprocess + infer + decode).
         mean_infer_ms: mean inference time alone.
-        ended: ``"end"`` (the source ran out), ``"limit"`` or ``"quit"`` (key or window closed).
+        ended: ``"end"`` (the source ran out), ``"limit"``, ``"quit"`` (key or window closed) or
+            ``"interrupted"`` (^C, KeyboardInterrupt).
         output: the written video, if any, with its ``output_hw`` and ``output_fps``.
     """
 
@@ -268,6 +269,152 @@ def _segment(
             close()
 
 
+class _Run:
+    """The state of one run: settings, keys, counters, the writer and the window."""
+
+    def __init__(self, segmenter: Segmenter, source: FrameSource, *, show: bool, output_path: Path | None,
+                 fourcc: str, fps_out: float, overlay: Overlay, window_name: str,
+                 on_frame: Callable[[np.ndarray, Result], None] | None) -> None:
+        self.segmenter = segmenter
+        self.source = source
+        self.show = show
+        self.output_path = output_path
+        self.fourcc = fourcc
+        self.fps_out = fps_out
+        self.overlay = overlay
+        self.window_name = window_name
+        self.on_frame = on_frame
+        self.controls = Controls(threshold=segmenter.threshold, masks=overlay.masks or overlay.contours,
+                                 boxes=overlay.boxes)
+        self.controls.min_threshold = min(self.controls.min_threshold, segmenter.threshold)
+        self.controls.max_threshold = max(self.controls.max_threshold, segmenter.threshold)
+        self.device = _execution_device(segmenter)
+        self.model_name = segmenter.model_path.stem
+        self.rate = _Rate()
+        self.writer: cv2.VideoWriter | None = None
+        self.out_hw: tuple[int, int] | None = None
+        self.window = False
+        self.frames = 0
+        self.latency_ms = 0.0
+        self.infer_ms = 0.0
+        self.paused_s = 0.0
+        self.started: float | None = None  # when the first / latest frame came out of the segmenter
+        self.latest = 0.0
+        self.last: tuple[np.ndarray, Result] | None = None
+
+    def render(self, frame: np.ndarray, result: Result) -> np.ndarray:
+        """The overlay as the keys have set it, with the status line."""
+        controls, overlay = self.controls, self.overlay
+        look = dataclasses.replace(
+            overlay, masks=overlay.masks and controls.masks, contours=overlay.contours and controls.masks,
+            boxes=overlay.boxes and controls.boxes,
+        )
+        # Results of frames already in flight when the threshold went up still hold the others.
+        drawn = look(frame, result[result.scores >= controls.threshold])
+        fps = self.rate.fps
+        speed = result.speed_ms
+        draw_status(
+            drawn,
+            f"{'--' if fps is None else f'{fps:.1f}'} FPS | infer {speed.get('infer', 0.0):.0f} ms"
+            f" (total {sum(speed.values()):.0f}) | {self.device} | {self.model_name} | thr {controls.threshold:.2f}"
+            f"{' | PAUSED' if controls.paused else ''}",
+        )
+        return drawn
+
+    def open_window(self) -> None:
+        _open_window(self.window_name)
+        self.window = True
+
+    def step(self, frame: np.ndarray, result: Result) -> bool:
+        """Count, draw, write and show one frame; False when a key or the window says quit."""
+        now = time.perf_counter()
+        self.started = now if self.started is None else self.started
+        self.latest = now
+        self.rate.tick(now)
+        self.frames += 1
+        self.latency_ms += sum(result.speed_ms.values())
+        self.infer_ms += result.speed_ms.get("infer", 0.0)
+        self.last = (frame, result)
+        drawn = self.render(frame, result)
+        if self.on_frame is not None:
+            self.on_frame(drawn, result)
+        if self.output_path is not None:
+            self.write(drawn)
+        if not self.window:
+            return True
+        cv2.imshow(self.window_name, drawn)
+        if self.controls.handle_key(cv2.waitKey(1)) == "quit" or _window_closed(self.window_name):
+            return False
+        self.segmenter.threshold = self.controls.threshold
+        if not self.controls.paused:
+            return True
+        cv2.imshow(self.window_name, self.render(frame, result))
+        t0 = time.perf_counter()
+        keep_going = self.wait_keys(hold=False)
+        self.paused_s += time.perf_counter() - t0
+        self.rate.reset()
+        return keep_going
+
+    def write(self, drawn: np.ndarray) -> None:
+        assert self.output_path is not None
+        if self.writer is None:
+            self.out_hw = (int(drawn.shape[0]), int(drawn.shape[1]))
+            self.output_path.parent.mkdir(parents=True, exist_ok=True)
+            size_wh = (self.out_hw[1], self.out_hw[0])
+            self.writer = cv2.VideoWriter(
+                str(self.output_path), cv2.VideoWriter_fourcc(*self.fourcc), self.fps_out, size_wh
+            )
+            if not self.writer.isOpened():
+                raise OvsegError(f"{self.output_path}: cannot write a {self.fourcc} video there")
+            logger.info("writing %s: %dx%d at %.2f fps", self.output_path, *size_wh, self.fps_out)
+        assert self.out_hw is not None
+        self.writer.write(_fit_into(drawn, self.out_hw))
+
+    def wait_keys(self, hold: bool) -> bool:
+        """While paused (or holding the last picture): answer keys; False means quit."""
+        while self.controls.paused or hold:
+            # Take every key pressed so far, so that five presses of "-" segment once, not five times.
+            actions = set()
+            key = cv2.waitKey(30)
+            while key != -1 and "quit" not in actions:
+                actions.add(self.controls.handle_key(key))
+                key = cv2.waitKey(1)
+            if "quit" in actions or _window_closed(self.window_name):
+                return False
+            if "threshold" in actions and self.last is not None:
+                self.segmenter.threshold = self.controls.threshold
+                self.last = (self.last[0], self.segmenter(self.last[0]))
+            if actions - {None} and self.last is not None:
+                cv2.imshow(self.window_name, self.render(*self.last))
+        return True
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.release()
+        if self.window:
+            cv2.destroyWindow(self.window_name)
+            cv2.waitKey(1)  # let the GUI loop actually take the window down
+
+    def summary(self, ended: str, dropped: int) -> DemoSummary:
+        # The rate over the intervals between frames: neither the camera's start-up nor the
+        # model's first (slow) inference before frame 1 counts, nor the time spent paused.
+        frames = self.frames
+        duration = max(self.latest - self.started - self.paused_s, 0.0) if self.started is not None else 0.0
+        return DemoSummary(
+            frames=frames,
+            dropped=dropped,
+            duration_s=duration,
+            mean_fps=(frames - 1) / duration if frames > 1 and duration > 0 else 0.0,
+            mean_latency_ms=self.latency_ms / frames if frames else 0.0,
+            mean_infer_ms=self.infer_ms / frames if frames else 0.0,
+            ended=ended,
+            source=self.source.name,
+            output=self.output_path if self.writer is not None else None,
+            output_hw=self.out_hw,
+            output_fps=self.fps_out if self.writer is not None else None,
+        )
+
+
 def run_demo(
     segmenter: Segmenter,
     source: FrameSource,
@@ -302,6 +449,7 @@ def run_demo(
 
     Returns:
         a :class:`DemoSummary`. A single image shown in a window stays up until a quit key.
+        ^C (KeyboardInterrupt) ends the run like a quit key, with ``ended="interrupted"``.
 
     Raises:
         CaptureError: the source failed or fell silent. ConfigError: bad settings, or a
@@ -317,120 +465,35 @@ def run_demo(
     except BaseException:
         source.release()  # the source is ours to release, however the run ends
         raise
-    overlay = overlay or Overlay()
-    controls = Controls(threshold=segmenter.threshold, masks=overlay.masks or overlay.contours, boxes=overlay.boxes)
-    controls.min_threshold = min(controls.min_threshold, controls.threshold)
-    controls.max_threshold = max(controls.max_threshold, controls.threshold)
-    original_threshold = segmenter.threshold
-    device = _execution_device(segmenter)
-    model_name = segmenter.model_path.stem
-    fps_out = output_fps or source.fps or DEFAULT_FPS
-
+    run = _Run(
+        segmenter, source, show=show, output_path=output_path, fourcc=fourcc,
+        fps_out=output_fps or source.fps or DEFAULT_FPS, overlay=overlay or Overlay(),
+        window_name=window_name, on_frame=on_frame,
+    )
     grabber = FrameGrabber(source, stall_timeout_s=stall_timeout_s, first_frame_timeout_s=first_frame_timeout_s)
-    writer: cv2.VideoWriter | None = None
-    out_hw: tuple[int, int] | None = None
-    window = False
     pairs: Generator[tuple[np.ndarray, Result], None, None] | None = None
-    rate = _Rate()
-    frames = 0
-    latency_ms = infer_ms = 0.0
-    paused_s = 0.0
-    started: float | None = None  # when the first / latest frame came out of the segmenter
-    latest = 0.0
+    original_threshold = segmenter.threshold
     ended = "end"
-    last: tuple[np.ndarray, Result] | None = None
-
-    def render(frame: np.ndarray, result: Result) -> np.ndarray:
-        look = dataclasses.replace(
-            overlay, masks=overlay.masks and controls.masks, contours=overlay.contours and controls.masks,
-            boxes=overlay.boxes and controls.boxes,
-        )
-        drawn = look(frame, result[result.scores >= controls.threshold])
-        fps = rate.fps
-        speed = result.speed_ms
-        status = (
-            f"{'--' if fps is None else f'{fps:.1f}'} FPS | infer {speed.get('infer', 0.0):.0f} ms"
-            f" (total {sum(speed.values()):.0f}) | {device} | {model_name} | thr {controls.threshold:.2f}"
-            f"{' | PAUSED' if controls.paused else ''}"
-        )
-        draw_status(drawn, status)
-        return drawn
-
-    def wait_keys(hold: bool) -> bool:
-        """While paused (or holding the last picture): answer keys; False means quit."""
-        nonlocal last
-        while controls.paused or hold:
-            # Take every key pressed so far, so that five presses of "-" segment once, not five times.
-            actions = set()
-            key = cv2.waitKey(30)
-            while key != -1 and "quit" not in actions:
-                actions.add(controls.handle_key(key))
-                key = cv2.waitKey(1)
-            if "quit" in actions or _window_closed(window_name):
-                return False
-            if "threshold" in actions and last is not None:
-                segmenter.threshold = controls.threshold
-                last = (last[0], segmenter(last[0]))
-            if actions - {None} and last is not None:
-                cv2.imshow(window_name, render(*last))
-        return True
-
     try:
         if show:
-            _open_window(window_name)
-            window = True
+            run.open_window()
         grabber.start()
         pairs = _segment(segmenter, grabber.frames(), source.live)
-        while limit is None or frames < limit:
-            item = next(pairs, None)
-            if item is None:
-                break
-            frame, result = item
-            now = time.perf_counter()
-            if started is None:
-                started = now
-            latest = now
-            rate.tick(now)
-            frames += 1
-            latency_ms += sum(result.speed_ms.values())
-            infer_ms += result.speed_ms.get("infer", 0.0)
-            last = (frame, result)
-            drawn = render(frame, result)
-            if on_frame is not None:
-                on_frame(drawn, result)
-            if output_path is not None:
-                if writer is None:
-                    out_hw = (int(drawn.shape[0]), int(drawn.shape[1]))
-                    output_path.parent.mkdir(parents=True, exist_ok=True)
-                    writer = cv2.VideoWriter(str(output_path), cv2.VideoWriter_fourcc(*fourcc), fps_out, out_hw[::-1])
-                    if not writer.isOpened():
-                        raise OvsegError(f"{output_path}: cannot write a {fourcc} video there")
-                    logger.info("writing %s: %dx%d at %.2f fps", output_path, out_hw[1], out_hw[0], fps_out)
-                assert out_hw is not None
-                writer.write(_fit_into(drawn, out_hw))
-            if window:
-                cv2.imshow(window_name, drawn)
-                action = controls.handle_key(cv2.waitKey(1))
-                if action == "quit" or _window_closed(window_name):
+        try:
+            for frame, result in pairs:
+                if not run.step(frame, result):
                     ended = "quit"
                     break
-                segmenter.threshold = controls.threshold
-                if controls.paused:
-                    cv2.imshow(window_name, render(frame, result))
-                    t0 = time.perf_counter()
-                    keep_going = wait_keys(hold=False)
-                    paused_s += time.perf_counter() - t0
-                    rate.reset()
-                    if not keep_going:
-                        ended = "quit"
-                        break
-        else:
-            ended = "limit"
-        if ended == "end" and grabber.failure is not None:
-            raise grabber.failure
-        if ended == "end" and window and source.still and frames == 1:
-            logger.info("showing %s until a quit key (q/Esc) or the window is closed", source.name)
-            wait_keys(hold=True)
+                if limit is not None and run.frames >= limit:
+                    ended = "limit"
+                    break
+            if ended == "end" and grabber.failure is not None:
+                raise grabber.failure
+            if ended == "end" and run.window and source.still and run.frames == 1:
+                logger.info("showing %s until a quit key (q/Esc) or the window is closed", source.name)
+                run.wait_keys(hold=True)
+        except KeyboardInterrupt:  # ^C: a stop like any other, with the summary so far
+            ended = "interrupted"
     finally:
         if pairs is not None:
             pairs.close()
@@ -438,27 +501,8 @@ def run_demo(
         try:
             source.release()
         finally:
-            if writer is not None:
-                writer.release()
-            if window:
-                cv2.destroyWindow(window_name)
-                cv2.waitKey(1)  # let the GUI loop actually take the window down
+            run.close()
             segmenter.threshold = original_threshold
-    # The rate over the intervals between frames: neither the camera's start-up nor the model's
-    # first (slow) inference before frame 1 counts, nor the time spent paused.
-    duration = max(latest - started - paused_s, 0.0) if started is not None else 0.0
-    summary = DemoSummary(
-        frames=frames,
-        dropped=grabber.dropped,
-        duration_s=duration,
-        mean_fps=(frames - 1) / duration if frames > 1 and duration > 0 else 0.0,
-        mean_latency_ms=latency_ms / frames if frames else 0.0,
-        mean_infer_ms=infer_ms / frames if frames else 0.0,
-        ended=ended,
-        source=source.name,
-        output=output_path if writer is not None else None,
-        output_hw=out_hw,
-        output_fps=fps_out if writer is not None else None,
-    )
+    summary = run.summary(ended, grabber.dropped)
     logger.info("%s", summary)
     return summary

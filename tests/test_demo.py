@@ -324,6 +324,25 @@ def test_cli_camera_stops_mid_stream(tiny_model: Path, monkeypatch: pytest.Monke
     assert captures[0].released.is_set()
 
 
+def test_ctrl_c_stops_like_a_quit_key(tiny_segmenter: Segmenter, tmp_path: Path) -> None:
+    capture = FakeCapture(synthetic_frames(10))
+    out = tmp_path / "stopped.avi"
+
+    seen = []
+
+    def interrupt_after_three(frame: np.ndarray, result: Any) -> None:
+        seen.append(frame)
+        if len(seen) == 3:
+            raise KeyboardInterrupt
+
+    summary = run_demo(tiny_segmenter, CaptureSource(capture, name="x", live=False), show=False, output=out,
+                       on_frame=interrupt_after_three)
+
+    assert summary.ended == "interrupted" and summary.frames == 3
+    assert capture.released.is_set()
+    assert len(read_video(out)[0]) == 2  # the third frame was interrupted before it was written
+
+
 def test_video_without_frames(tiny_segmenter: Segmenter, tmp_path: Path) -> None:
     capture = FakeCapture([])
     with pytest.raises(CaptureError, match="empty.mp4: expected frames, got none that could be decoded"):

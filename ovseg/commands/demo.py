@@ -109,9 +109,9 @@ def run(args: argparse.Namespace) -> int:
         f"mean latency {summary.mean_latency_ms:.1f} ms "
         f"(infer {summary.mean_infer_ms:.1f} ms)"
         + (f", {summary.dropped} stale frame(s) dropped" if summary.dropped else "")
-        + {"end": "", "limit": f" [--limit {args.limit}]", "quit": " [quit]"}.get(summary.ended, "")
+        + {"limit": f" [--limit {args.limit}]", "quit": " [quit]", "interrupted": " [interrupted]"}.get(summary.ended, "")
     )
     if summary.output is not None and summary.output_hw is not None:
         height, width = summary.output_hw
         print(f"wrote {summary.output} ({summary.frames} frames, {width}x{height}, {summary.output_fps:g} fps)")
-    return 0
+    return 130 if summary.ended == "interrupted" else 0
