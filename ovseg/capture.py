@@ -203,7 +203,7 @@ def open_source(
             _request_resolution(capture, resolution, name)
         return CaptureSource(capture, name=name, live=True if live is None else live, finite=False)
     if resolution is not None:
-        logger.warning("--resolution requests a camera mode; ignored for %s", text)
+        logger.warning("a resolution is requested from cameras only; ignored for %s", text)
     if "://" in text:
         capture = open_capture(text)
         if not capture.isOpened():

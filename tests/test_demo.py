@@ -88,12 +88,17 @@ class FakeCapture:
         self.delay_s = delay_s
         self.reads = 0
         self.released = threading.Event()
+        self.requested: dict[int, float] = {}
 
     def isOpened(self) -> bool:  # noqa: N802 (cv2's spelling)
         return self.opened
 
     def get(self, prop: int) -> float:
-        return self.fps if prop == cv2.CAP_PROP_FPS else 0.0
+        return {cv2.CAP_PROP_FPS: self.fps, cv2.CAP_PROP_FRAME_WIDTH: 320.0, cv2.CAP_PROP_FRAME_HEIGHT: 240.0}.get(prop, 0.0)
+
+    def set(self, prop: int, value: float) -> bool:
+        self.requested[prop] = value
+        return True
 
     def read(self) -> tuple[bool, Any]:
         if self.delay_s:
@@ -341,6 +346,33 @@ def test_ctrl_c_stops_like_a_quit_key(tiny_segmenter: Segmenter, tmp_path: Path)
     assert summary.ended == "interrupted" and summary.frames == 3
     assert capture.released.is_set()
     assert len(read_video(out)[0]) == 2  # the third frame was interrupted before it was written
+
+
+def test_cli_camera_resolution(tiny_model: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                               caplog: pytest.LogCaptureFixture) -> None:
+    captures: list[FakeCapture] = []
+
+    def fake_camera(index: Any) -> FakeCapture:
+        captures.append(FakeCapture(synthetic_frames(3), then="more", delay_s=0.005))
+        return captures[-1]
+
+    monkeypatch.setattr(cv2, "VideoCapture", fake_camera)
+    code = main(["demo", "-m", str(tiny_model), "-i", "0", "--no-show", "--resolution", "1280x720", "--limit", "3"])
+
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    assert captures[0].requested == {cv2.CAP_PROP_FRAME_WIDTH: 1280, cv2.CAP_PROP_FRAME_HEIGHT: 720}
+    assert "camera 0: requested 1280x720, the camera gives 320x240" in caplog.text  # its nearest mode
+    assert "3 frame(s)" in printed.out and "[--limit 3]" in printed.out
+    assert captures[0].released.is_set()
+
+
+@pytest.mark.parametrize("bad", ["1280", "1280x", "0x720", "wide"])
+def test_cli_bad_resolution(tiny_model: Path, capsys: pytest.CaptureFixture[str], bad: str) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["demo", "-m", str(tiny_model), "--resolution", bad])
+    assert exit_info.value.code == 2
+    assert "expected WIDTHxHEIGHT" in capsys.readouterr().err
 
 
 def test_video_without_frames(tiny_segmenter: Segmenter, tmp_path: Path) -> None:
