@@ -45,6 +45,9 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".p
 #: Frames the capture thread of a file source reads ahead of the consumer.
 READ_AHEAD = 4
 
+#: VideoCapture parameters for URLs: give up opening after 10 s, a read after 5 s.
+STREAM_TIMEOUTS_MS = (cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, 10_000, cv2.CAP_PROP_READ_TIMEOUT_MSEC, 5_000)
+
 
 # -- frame sources ---------------------------------------------------------------------------
 
@@ -181,7 +184,8 @@ def open_source(
             images (sorted by name, not recursive).
         resolution: ``(width, height)`` to request from a camera; the camera picks its
             nearest mode (logged when it differs). Ignored, with a warning, for other sources.
-        live: drop stale frames; default true for cameras and URLs, false for files.
+        live: drop stale frames; default true for cameras and streams, false for files
+            (a URL whose capture reports a frame count is a file served over the network).
         image_fps: the frame rate of an image or folder of images (for a written video).
         open_capture: what opens a camera, stream or video (default ``cv2.VideoCapture``;
             tests pass look-alikes that fail on cue).
@@ -189,6 +193,7 @@ def open_source(
     Raises:
         CaptureError: nothing there, or OpenCV cannot open it.
     """
+    default_open = open_capture is None
     if open_capture is None:
         open_capture = cv2.VideoCapture
     text = str(spec).strip()
@@ -205,11 +210,18 @@ def open_source(
     if resolution is not None:
         logger.warning("a resolution is requested from cameras only; ignored for %s", text)
     if "://" in text:
-        capture = open_capture(text)
+        if default_open:
+            # Bounded waits: an unreachable host or a stalled stream must not block for
+            # FFmpeg's 30 s defaults (nor leave the capture thread stuck in read()).
+            capture = open_capture(text, cv2.CAP_ANY, list(STREAM_TIMEOUTS_MS))
+        else:
+            capture = open_capture(text)
         if not capture.isOpened():
             capture.release()
             raise CaptureError(f"{text}: expected a stream OpenCV can open, got none")
-        return CaptureSource(capture, name=text, live=True if live is None else live, finite=False)
+        # A URL with a frame count is a file served over the network: it ends, and loses nothing.
+        finite = _frame_count(capture) > 0
+        return CaptureSource(capture, name=text, live=(not finite) if live is None else live, finite=finite)
     path = Path(text)
     if path.is_dir():
         images = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
@@ -230,6 +242,14 @@ def open_source(
     if live:
         source.live = True
     return source
+
+
+def _frame_count(capture: Any) -> int:
+    try:
+        count = float(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    except (AttributeError, TypeError, ValueError, cv2.error):
+        return 0
+    return int(count) if math.isfinite(count) and 0 < count < 2**31 else 0
 
 
 def _request_resolution(capture: Any, resolution: tuple[int, int], name: str) -> None:

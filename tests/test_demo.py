@@ -80,12 +80,13 @@ class FakeCapture:
     end, like a camera). ``delay_s`` paces reads."""
 
     def __init__(self, frames: list[np.ndarray], *, then: str = "end", opened: bool = True,
-                 fps: float = 30.0, delay_s: float = 0.0) -> None:
+                 fps: float = 30.0, delay_s: float = 0.0, frame_count: int = 0) -> None:
         self.frames = list(frames)
         self.then = then
         self.opened = opened
         self.fps = fps
         self.delay_s = delay_s
+        self.frame_count = frame_count
         self.reads = 0
         self.released = threading.Event()
         self.requested: dict[int, float] = {}
@@ -94,7 +95,9 @@ class FakeCapture:
         return self.opened
 
     def get(self, prop: int) -> float:
-        return {cv2.CAP_PROP_FPS: self.fps, cv2.CAP_PROP_FRAME_WIDTH: 320.0, cv2.CAP_PROP_FRAME_HEIGHT: 240.0}.get(prop, 0.0)
+        props = {cv2.CAP_PROP_FPS: self.fps, cv2.CAP_PROP_FRAME_COUNT: float(self.frame_count),
+                 cv2.CAP_PROP_FRAME_WIDTH: 320.0, cv2.CAP_PROP_FRAME_HEIGHT: 240.0}
+        return props.get(prop, 0.0)
 
     def set(self, prop: int, value: float) -> bool:
         self.requested[prop] = value
@@ -412,7 +415,11 @@ def test_open_source_kinds(tmp_path: Path) -> None:
     folder = open_source(tmp_path, live=True)
     assert isinstance(folder, ImageSource) and folder.live and not folder.still
     stream = open_source("rtsp://camera.example/live", open_capture=lambda url: FakeCapture([]))
-    assert stream.live and stream.name == "rtsp://camera.example/live"
+    assert stream.live and not stream.finite and stream.name == "rtsp://camera.example/live"
+    served = open_source("http://files.example/clip.mp4", open_capture=lambda url: FakeCapture([], frame_count=90))
+    assert not served.live and served.finite  # a file over HTTP: it ends, and loses nothing
+    camera = open_source("0", open_capture=lambda index: FakeCapture([]))
+    assert camera.live and not camera.finite and camera.name == "camera 0" and camera.fps == 30
     with pytest.raises(CaptureError, match="rtsp://x/y: expected a stream OpenCV can open"):
         open_source("rtsp://x/y", open_capture=lambda url: FakeCapture([], opened=False))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -84,10 +85,16 @@ def _quiet_opencv() -> Iterator[None]:
     restored after. What matters reaches the user as ovseg's own errors."""
     level = cv2.utils.logging.getLogLevel()
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    # FFmpeg's own messages ("[tcp @ 0x...] Connection refused"): read when FFmpeg starts.
+    ffmpeg_level = os.environ.get("OPENCV_FFMPEG_LOGLEVEL")
+    if ffmpeg_level is None:
+        os.environ["OPENCV_FFMPEG_LOGLEVEL"] = "-8"  # AV_LOG_QUIET
     try:
         yield
     finally:
         cv2.utils.logging.setLogLevel(level)
+        if ffmpeg_level is None:
+            os.environ.pop("OPENCV_FFMPEG_LOGLEVEL", None)
 
 
 def run(args: argparse.Namespace) -> int:
