@@ -12,7 +12,7 @@ from typing import Any
 import cv2
 
 from ..demo import KEY_HELP, VIDEO_FOURCC, open_source, run_demo
-from .common import add_model_options, segmenter_from_args
+from .common import add_model_options, compile_config, segmenter_from_args
 
 
 def _resolution(text: str) -> tuple[int, int]:
@@ -101,8 +101,12 @@ def run(args: argparse.Namespace) -> int:
     with _quiet_opencv():
         # The source first: a missing camera is reported before seconds of compiling.
         source = open_source(args.input, resolution=args.resolution, live=args.live, image_fps=args.fps or 1.0)
+        # A camera wants each frame soon (one request, all cores); a file wants frames per
+        # second (several requests in flight through Segmenter.stream). --config overrides.
+        config = compile_config(args)
+        config.setdefault("PERFORMANCE_HINT", "LATENCY" if source.live else "THROUGHPUT")
         try:
-            segmenter = segmenter_from_args(args)
+            segmenter = segmenter_from_args(args, config=config)
         except BaseException:
             source.release()
             raise
