@@ -370,6 +370,29 @@ def test_cli_camera_resolution(tiny_model: Path, monkeypatch: pytest.MonkeyPatch
     assert captures[0].released.is_set()
 
 
+@pytest.mark.parametrize(
+    ("source", "extra", "hint"),
+    [("video", [], "THROUGHPUT"), ("camera", [], "LATENCY"), ("video", ["--config", "PERFORMANCE_HINT=LATENCY"], "LATENCY")],
+)
+def test_cli_performance_hint(tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                              source: str, extra: list[str], hint: str) -> None:
+    import ovseg.commands.demo as command
+
+    configs: list[dict] = []
+    real = command.segmenter_from_args
+
+    def recording(args: Any, **overrides: Any) -> Segmenter:
+        configs.append(overrides["config"])
+        return real(args, **overrides)
+
+    monkeypatch.setattr(command, "segmenter_from_args", recording)
+    if source == "camera":
+        monkeypatch.setattr(cv2, "VideoCapture", lambda index: FakeCapture(synthetic_frames(2), then="more"))
+    spec = str(write_video(tmp_path / "in.avi", synthetic_frames(2), fps=5)) if source == "video" else "0"
+    assert main(["demo", "-m", str(tiny_model), "-i", spec, "--no-show", "--limit", "2", *extra]) == 0
+    assert configs[0]["PERFORMANCE_HINT"] == hint
+
+
 @pytest.mark.parametrize("bad", ["1280", "1280x", "0x720", "wide"])
 def test_cli_bad_resolution(tiny_model: Path, capsys: pytest.CaptureFixture[str], bad: str) -> None:
     with pytest.raises(SystemExit) as exit_info:
