@@ -54,6 +54,7 @@ __all__ = [
     "FrameSource",
     "CaptureSource",
     "ImageSource",
+    "check_output",
     "VIDEO_FOURCC",
     "KEY_HELP",
 ]
@@ -211,10 +212,17 @@ def _fit_into(image: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
     return canvas
 
 
-def _check_output(path: Path) -> str:
+def check_output(path: str | Path) -> str:
+    """Check an output video path before any work: a known container, a folder that exists or
+    can be made. Returns the FourCC for its writer."""
+    path = Path(path)
     fourcc = VIDEO_FOURCC.get(path.suffix.lower())
     if fourcc is None:
         raise ConfigError(f"expected an output video ending in {', '.join(VIDEO_FOURCC)}, got {path.name!r}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OvsegError(f"{path}: expected a folder that can hold the video, got {error.strerror or error}") from None
     return fourcc
 
 
@@ -359,7 +367,6 @@ class _Run:
         assert self.output_path is not None
         if self.writer is None:
             self.out_hw = (int(drawn.shape[0]), int(drawn.shape[1]))
-            self.output_path.parent.mkdir(parents=True, exist_ok=True)
             size_wh = (self.out_hw[1], self.out_hw[0])
             self.writer = cv2.VideoWriter(
                 str(self.output_path), cv2.VideoWriter_fourcc(*self.fourcc), self.fps_out, size_wh
@@ -461,7 +468,7 @@ def run_demo(
         if output_fps is not None and not (math.isfinite(output_fps) and output_fps > 0):
             raise ConfigError(f"expected an output frame rate > 0, got {output_fps}")
         output_path = Path(output) if output is not None else None
-        fourcc = _check_output(output_path) if output_path is not None else ""
+        fourcc = check_output(output_path) if output_path is not None else ""
     except BaseException:
         source.release()  # the source is ours to release, however the run ends
         raise

@@ -473,6 +473,16 @@ def test_bad_settings_release_the_source(tiny_segmenter: Segmenter, kwargs: dict
 # -- keys and status line ------------------------------------------------------------------
 
 
+def test_cli_output_checked_before_work(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    for output, error in [(tmp_path / "x.gif", "expected an output video ending in .mp4"),
+                          (blocker / "sub" / "x.mp4", "expected a folder that can hold the video")]:
+        assert main(["demo", "-m", str(tiny_model), "-i", "97", "--no-show", "-o", str(output)]) == 2
+        err = capsys.readouterr().err
+        assert error in err and err.count("\n") == 1 and "camera" not in err
+
+
 def test_keys() -> None:
     controls = Controls(threshold=0.5)
     assert controls.handle_key(-1) is None

@@ -11,7 +11,7 @@ from typing import Any
 
 import cv2
 
-from ..demo import KEY_HELP, VIDEO_FOURCC, open_source, run_demo
+from ..demo import KEY_HELP, VIDEO_FOURCC, check_output, open_source, run_demo
 from .common import add_model_options, compile_config, segmenter_from_args
 
 
@@ -98,6 +98,8 @@ def _quiet_opencv() -> Iterator[None]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.output is not None:
+        check_output(args.output)  # a bad name or folder before the camera opens
     with _quiet_opencv():
         # The source first: a missing camera is reported before seconds of compiling.
         source = open_source(args.input, resolution=args.resolution, live=args.live, image_fps=args.fps or 1.0)
