@@ -122,7 +122,7 @@ class FakeCapture:
 
 @dataclasses.dataclass(frozen=True)
 class RecordingOverlay(Overlay):
-    """An Overlay that notes the index (pixel (0, 0)) of every frame it draws."""
+    """An Overlay that notes the index (pixels (0, 0) and (0, 1)) of every frame it draws."""
 
     seen: list = dataclasses.field(default_factory=list)
 
