@@ -129,7 +129,9 @@ class DemoSummary:
         mean_infer_ms: mean inference time alone.
         ended: ``"end"`` (the source ran out), ``"limit"``, ``"quit"`` (key or window closed) or
             ``"interrupted"`` (^C, KeyboardInterrupt).
-        output: the written video, if any, with its ``output_hw`` and ``output_fps``.
+        source: the source's name (``"camera 0"``, the file or URL).
+        output: the written video, if any, with its ``output_hw`` (height, width) and
+            ``output_fps``.
     """
 
     frames: int
