@@ -69,26 +69,51 @@ class Overlay:
                     crop.view(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE, offset=(x, y)
                 )
                 cv2.drawContours(canvas, outlines, -1, tuple(int(c) for c in color), thickness, cv2.LINE_AA)
-        for i in order:
-            inst = instances[i]
-            color = class_color(inst.class_id)
-            x1, y1, x2, y2 = (int(round(v)) for v in inst.box)
-            if self.boxes:
-                cv2.rectangle(canvas, (x1, y1), (x2, y2), color, thickness, cv2.LINE_AA)
-            if self.labels:
-                self._label(canvas, f"{inst.label} {inst.score:.2f}", (x1, y1), color)
+        if self.boxes:
+            for i in order:
+                x1, y1, x2, y2 = (int(round(v)) for v in instances[i].box)
+                cv2.rectangle(canvas, (x1, y1), (x2, y2), class_color(instances[i].class_id), thickness, cv2.LINE_AA)
+        if self.labels:
+            # Most confident first, so they get the spot right above their box; later labels
+            # move down out of the way instead of covering an earlier one.
+            placed: list[tuple[int, int, int, int]] = []
+            for i in order[::-1]:
+                inst = instances[i]
+                self._label(canvas, f"{inst.label} {inst.score:.2f}", inst.box, class_color(inst.class_id), placed)
         return canvas
 
-    def _label(self, canvas: np.ndarray, text: str, corner: tuple[int, int], color: tuple[int, int, int]) -> None:
-        """Text on a filled box of the class colour, above the box corner (inside if no room)."""
+    def _label(
+        self,
+        canvas: np.ndarray,
+        text: str,
+        box: tuple[float, float, float, float],
+        color: tuple[int, int, int],
+        placed: list[tuple[int, int, int, int]],
+    ) -> None:
+        """Text on a filled tag of the class colour, above the box's top-left corner (inside the
+        box where there is no room above), moved down past tags already ``placed`` (x0, y0, x1, y1,
+        appended to)."""
         height, width = canvas.shape[:2]
         scale = max(0.4, min(height, width) / 900)
         weight = max(1, round(scale * 1.5))
         (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, weight)
-        x = min(max(corner[0], 0), max(width - tw - 4, 0))
-        y = corner[1] - th - base - 4 if corner[1] - th - base - 4 >= 0 else min(corner[1], height - th - base - 4)
-        y = max(y, 0)
-        cv2.rectangle(canvas, (x, y), (x + tw + 4, y + th + base + 4), color, cv2.FILLED)
+        tag_w, tag_h = tw + 4, th + base + 4
+        x = min(max(int(box[0]), 0), max(width - tag_w, 0))
+        y = int(box[1]) - tag_h if int(box[1]) - tag_h >= 0 else int(box[1])
+        y = min(max(y, 0), max(height - tag_h, 0))
+        start, wrapped = y, False
+        for _ in range(2 * len(placed) + 2):
+            hit = next((p for p in placed if x < p[2] and p[0] < x + tag_w and y < p[3] and p[1] < y + tag_h), None)
+            if hit is None:
+                break
+            y = hit[3]
+            if y + tag_h > height:  # no room further down: look from the top once
+                if wrapped:
+                    y = start  # nowhere free: overlap where it belongs
+                    break
+                y, wrapped = 0, True
+        placed.append((x, y, x + tag_w, y + tag_h))
+        cv2.rectangle(canvas, (x, y), (x + tag_w, y + tag_h), color, cv2.FILLED)
         luminance = 0.114 * color[0] + 0.587 * color[1] + 0.299 * color[2]
         ink = (0, 0, 0) if luminance > 140 else (255, 255, 255)
         cv2.putText(canvas, text, (x + 2, y + th + 2), cv2.FONT_HERSHEY_SIMPLEX, scale, ink, weight, cv2.LINE_AA)
