@@ -110,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--precisions", default="f32,bf16", help="comma-separated (default f32,bf16)")
     parser.add_argument("--thresholds", default="0.5,0", help="e2e thresholds (default 0.5,0)")
+    parser.add_argument("--paste", choices=("legacy", "aligned"), help="e2e mask paste (default: the Segmenter's)")
     parser.add_argument("--json", type=Path, help="also write all numbers here")
     args = parser.parse_args(argv)
 
@@ -134,10 +135,11 @@ def main(argv: list[str] | None = None) -> int:
     common = ["-d", args.device, "-hint", args.hint, *limit, *(["-nireq", str(args.nireq)] if args.nireq else [])]
 
     print(f"machine: {machine()}")
-    print(f"model:   {args.model}")
+    print(f"model:   {args.model}; mask paste: {args.paste or 'the Segmenter default'}")
     print(f"frames:  {min(args.frames, len(sources))} JPEG {width}x{height} from {args.images}; "
           f"{' '.join(limit)} per run, {args.rounds} round(s), alternating")
     table: dict[str, dict[str, list[float]]] = {}
+    cpu_table: dict[str, dict[str, list[float]]] = {}
     with tempfile.TemporaryDirectory(prefix="ovseg-throughput-") as tmp:
         folder = Path(tmp)
         frames = prepare_frames(sources, (height, width), args.frames, folder)
@@ -146,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
         np.save(folder / "im_data.npy", im_data)
         np.save(folder / "im_info.npy", im_info)
         ovseg = [sys.executable, "-m", "ovseg", "bench", "-m", str(args.model), *common]
+        if args.paste:
+            ovseg += ["--paste", args.paste]
         for precision in precisions:
             runs: dict[str, list[str]] = {
                 "benchmark_app (inference only)": [
@@ -161,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
                 runs[f"ovseg e2e --preload, threshold {threshold:g}"] = [*e2e, "--preload"]
                 runs[f"ovseg e2e JPEG read, threshold {threshold:g}"] = e2e
             fps: dict[str, list[float]] = {name: [] for name in runs}
+            cpu: dict[str, list[float]] = {name: [] for name in runs}
             for round_ in range(args.rounds):
                 for name, cmd in runs.items():
                     start = time.perf_counter()
@@ -170,29 +175,40 @@ def main(argv: list[str] | None = None) -> int:
                     out = run(cmd, name)
                     value = fps_from_stdout(out)
                     extra = ""
-                    if cmd[0] != bapp and "e2e" in name:
+                    if cmd[0] != bapp:
                         res = json.loads(stats.read_text())["execution_results"]
-                        extra = (f"  [read {res['read avg latency']} pre {res['preprocess avg latency']} "
+                        cpu[name].append(float(res["cpu time per frame (ms)"]))
+                        extra = f"  [CPU {res['cpu time per frame (ms)']} ms/frame]"
+                    if cmd[0] != bapp and "e2e" in name:
+                        extra += (f"  [read {res['read avg latency']} pre {res['preprocess avg latency']} "
                                  f"infer {res['infer avg latency']} decode {res['decode avg latency']} ms avg, "
                                  f"{res['instances']} instances, peak RSS {res['peak RSS (MB)']} MB]")
                     fps[name].append(value)
                     print(f"  {precision} round {round_ + 1}: {name:42s} {value:8.2f} FPS "
                           f"({time.perf_counter() - start:.0f} s){extra}", flush=True)
             table[precision] = fps
+            cpu_table[precision] = cpu
 
     for precision, fps in table.items():
         base = float(np.mean(fps["benchmark_app (inference only)"]))
         print(f"\n{precision}: FPS per round, mean, ratio to benchmark_app ({args.device}, hint {args.hint})")
-        print(f"  {'run':42s} {'rounds':>20s} {'mean':>8s} {'ratio':>7s}  goal")
+        print(f"  {'run':42s} {'rounds':>27s} {'mean':>8s} {'ratio':>7s} {'CPU ms/frame':>13s} {'CPU ratio':>9s}  goal")
+        cpu = cpu_table[precision]
+        cpu_infer = float(np.mean(cpu["ovseg bench --mode infer"]))
         for name, values in fps.items():
             mean = float(np.mean(values))
+            cpu_mean = float(np.mean(cpu[name])) if cpu[name] else float("nan")
             kind = "infer" if "mode infer" in name else "e2e-preload" if "preload" in name else \
                 "e2e-jpeg" if "JPEG" in name else ""
             rounds = " ".join(f"{v:.2f}" for v in values)
-            print(f"  {name:42s} {rounds:>20s} {mean:8.2f} {mean / base:6.2f}x  {GOALS.get(kind, '')}")
+            print(f"  {name:42s} {rounds:>27s} {mean:8.2f} {mean / base:6.2f}x {cpu_mean:13.1f} "
+                  f"{cpu_infer / cpu_mean:8.2f}x  {GOALS.get(kind, '')}")
+        print("  (CPU ratio: CPU time of an inference-only frame / of this run's frame, both measured by ovseg"
+              " bench;\n   the FPS ratio to expect on otherwise idle cores when the CPU is the limit)")
     print(f"\nload average at the end: {os.getloadavg()[0]:.2f}")
     if args.json:
-        args.json.write_text(json.dumps({"machine": machine(), "model": str(args.model), "fps": table}, indent=2))
+        doc = {"machine": machine(), "model": str(args.model), "fps": table, "cpu_ms_per_frame": cpu_table}
+        args.json.write_text(json.dumps(doc, indent=2))
     return 0
 
 

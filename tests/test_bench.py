@@ -24,6 +24,7 @@ COMMON_RESULTS = {
     "avg latency",
     "min latency",
     "max latency",
+    "cpu time per frame (ms)",
     "throughput",
 }
 E2E_RESULTS = {
@@ -133,7 +134,7 @@ def test_cli_prints_a_benchmark_app_report_and_writes_json(
     assert all(line.startswith("[ INFO ] ") for line in out)
     text = "\n".join(out)
     for needle in ("Compile model took", "First inference took", "Count:", "Duration:", "Median:", "Average:",
-                   "Min:", "Max:", "preprocess:", "decode:", "Peak RSS:"):
+                   "Min:", "Max:", "preprocess:", "decode:", "Peak RSS:", "CPU time:"):
         assert needle in text
     assert out[-1].startswith("[ INFO ] Throughput:") and out[-1].endswith(" FPS")
     doc = json.loads(stats.read_text())

@@ -93,7 +93,9 @@ def register(sub: Any) -> None:
         "--threshold", type=_threshold, default=0.5,
         help="e2e: keep detections with score >= T (default 0.5)",
     )
-    parser.add_argument("--paste", choices=("legacy", "aligned"), default="legacy", help="e2e: mask paste algorithm")
+    parser.add_argument(
+        "--paste", choices=("legacy", "aligned"), help="e2e: mask paste algorithm (default: the Segmenter's)"
+    )
     parser.add_argument(
         "--resize",
         choices=("fit", "short-long", "stretch"),
@@ -162,6 +164,8 @@ def format_report(report: BenchReport) -> list[str]:
         threshold = setup.get("threshold", "")
         lines.append(f"Instances:        {report.instances} in {report.count} frames (threshold {threshold})")
         lines.append(f"Peak RSS:         {report.peak_rss_mb:.1f} MiB")
+    busy = report.cpu_ms_per_frame * report.count / report.duration_ms if report.duration_ms else math.nan
+    lines.append(f"CPU time:         {report.cpu_ms_per_frame:.2f} ms per frame ({busy:.2f} cores busy on average)")
     lines.append(f"Throughput:   {report.fps:.2f} FPS")
     return [f"[ INFO ] {line}" for line in lines]
 
