@@ -185,3 +185,22 @@ def test_short_long_streams_portrait_and_landscape(tmp_path: Path) -> None:
         np.testing.assert_array_equal(result.boxes, seg(frame).boxes)
     # A portrait 640x480 frame goes through the 640x480 network unscaled: box = the whole image.
     np.testing.assert_allclose(results[1].boxes[0], [0, 0, 480, 640])
+
+
+def test_newer_family_with_dynamic_outputs_streams_too(tmp_path: Path) -> None:
+    """The newer OMZ interface (``image`` -> ``labels``, ``boxes``, ``masks``, N dynamic)."""
+    from ovseg.synthetic import labels_model
+
+    path = save_model(
+        labels_model(labels=[0, 2], scores=[0.9, 0.6], boxes=[[0, 0, 1, 1], [0.5, 0.5, 1, 1]], boxes_relative=True),
+        tmp_path / "labels.xml",
+    )
+    seg = Segmenter(path, threshold=0.3, config=THROUGHPUT)
+    frames = [np.full((h, 2 * h, 3), 90, np.uint8) for h in (100, 300, 200, 150)]
+    results = list(Pipeline(seg, nireq=2).stream(frames))
+    assert [r.image_hw for r in results] == [f.shape[:2] for f in frames]
+    for frame, result in zip(frames, results, strict=True):
+        expected = seg(frame)
+        assert len(result) == len(expected) == 2
+        np.testing.assert_array_equal(result.boxes, expected.boxes)
+        np.testing.assert_array_equal(result.class_ids, expected.class_ids)
