@@ -31,10 +31,13 @@ import dataclasses
 import logging
 import math
 import os
+import queue
 import sys
+import threading
 import time
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -68,6 +71,12 @@ VIDEO_FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", 
 DEFAULT_FPS = 25.0
 
 KEY_HELP = "q quit, space pause, +/- threshold, m masks, b boxes"
+
+#: How often the window answers keys (milliseconds), whatever the time a frame takes.
+POLL_MS = 15
+
+#: A paused frame is segmented again this long after the last +/- key.
+RESEGMENT_DELAY_S = 0.3
 
 
 # -- keys, status, summary --------------------------------------------------------------------
@@ -311,6 +320,9 @@ class _Run:
         self.started: float | None = None  # when the first / latest frame came out of the segmenter
         self.latest = 0.0
         self.last: tuple[np.ndarray, Result] | None = None
+        self.paused_at = 0.0
+        self.holding = False  # a single picture, kept on screen after the source ended
+        self.resegment_at: float | None = None
 
     def render(self, frame: np.ndarray, result: Result) -> np.ndarray:
         """The overlay as the keys have set it, with the status line."""
@@ -335,8 +347,8 @@ class _Run:
         _open_window(self.window_name)
         self.window = True
 
-    def step(self, frame: np.ndarray, result: Result) -> bool:
-        """Count, draw, write and show one frame; False when a key or the window says quit."""
+    def step(self, frame: np.ndarray, result: Result) -> None:
+        """Count, draw, write and show one frame."""
         now = time.perf_counter()
         self.started = now if self.started is None else self.started
         self.latest = now
@@ -350,20 +362,42 @@ class _Run:
             self.on_frame(drawn, result)
         if self.output_path is not None:
             self.write(drawn)
-        if not self.window:
-            return True
-        cv2.imshow(self.window_name, drawn)
-        if self.controls.handle_key(cv2.waitKey(1)) == "quit" or _window_closed(self.window_name):
+        if self.window:
+            cv2.imshow(self.window_name, drawn)
+
+    def poll_keys(self, wait_ms: int) -> bool:
+        """Let the window run for ``wait_ms`` and apply the keys pressed; False means quit."""
+        controls = self.controls
+        was_paused = controls.paused
+        actions = set()
+        key = cv2.waitKey(wait_ms)
+        while key != -1 and "quit" not in actions:  # every key so far: five "-" segment once
+            actions.add(controls.handle_key(key))
+            key = cv2.waitKey(1)
+        if "quit" in actions or _window_closed(self.window_name):
             return False
-        self.segmenter.threshold = self.controls.threshold
-        if not self.controls.paused:
+        self.segmenter.threshold = controls.threshold
+        if controls.paused != was_paused:
+            now = time.perf_counter()
+            if controls.paused:
+                self.paused_at = now
+            else:
+                self.paused_s += now - self.paused_at
+                self.rate.reset()
+        if self.last is None:
             return True
-        cv2.imshow(self.window_name, self.render(frame, result))
-        t0 = time.perf_counter()
-        keep_going = self.wait_keys(hold=False)
-        self.paused_s += time.perf_counter() - t0
-        self.rate.reset()
-        return keep_going
+        if "threshold" in actions and (controls.paused or self.holding):
+            # A frame that stays on screen is segmented again at the new threshold, once the
+            # keys have settled: while it runs the window takes no keys, and HighGUI keeps only
+            # the last of those pressed meanwhile.
+            self.resegment_at = time.perf_counter() + RESEGMENT_DELAY_S
+        if self.resegment_at is not None and time.perf_counter() >= self.resegment_at:
+            self.resegment_at = None
+            self.last = (self.last[0], self.segmenter(self.last[0]))
+            actions.add("draw")
+        if actions - {None}:
+            cv2.imshow(self.window_name, self.render(*self.last))
+        return True
 
     def write(self, drawn: np.ndarray) -> None:
         assert self.output_path is not None
@@ -378,24 +412,6 @@ class _Run:
             logger.info("writing %s: %dx%d at %.2f fps", self.output_path, *size_wh, self.fps_out)
         assert self.out_hw is not None
         self.writer.write(_fit_into(drawn, self.out_hw))
-
-    def wait_keys(self, hold: bool) -> bool:
-        """While paused (or holding the last picture): answer keys; False means quit."""
-        while self.controls.paused or hold:
-            # Take every key pressed so far, so that five presses of "-" segment once, not five times.
-            actions = set()
-            key = cv2.waitKey(30)
-            while key != -1 and "quit" not in actions:
-                actions.add(self.controls.handle_key(key))
-                key = cv2.waitKey(1)
-            if "quit" in actions or _window_closed(self.window_name):
-                return False
-            if "threshold" in actions and self.last is not None:
-                self.segmenter.threshold = self.controls.threshold
-                self.last = (self.last[0], self.segmenter(self.last[0]))
-            if actions - {None} and self.last is not None:
-                cv2.imshow(self.window_name, self.render(*self.last))
-        return True
 
     def close(self) -> None:
         if self.writer is not None:
@@ -422,6 +438,70 @@ class _Run:
             output_hw=self.out_hw,
             output_fps=self.fps_out if self.writer is not None else None,
         )
+
+
+_END = object()
+
+
+class _Worker:
+    """Runs the segmenter on its own thread and hands ``(frame, result)`` pairs over one slot.
+
+    The caller's thread thus only draws, writes and shows, and answers keys every few
+    milliseconds however long a frame takes to segment (0.6-1.2 s for the real 0033 on two
+    cores). The slot holds one pair: a caller that stops taking (pause) stops the worker.
+    """
+
+    def __init__(self, make_pairs: Callable[[], Generator[tuple[np.ndarray, Result], None, None]]) -> None:
+        self._slot: queue.Queue[Any] = queue.Queue(maxsize=1)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(make_pairs,), name="ovseg-segment", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self, make_pairs: Callable[[], Generator[tuple[np.ndarray, Result], None, None]]) -> None:
+        pairs = None
+        try:
+            pairs = make_pairs()
+            for pair in pairs:
+                if not self._put(pair):
+                    return
+            self._put(_END)
+        except BaseException as error:  # re-raised in the caller's thread by take()
+            self._put(error)
+        finally:
+            if pairs is not None:
+                pairs.close()  # here: a generator is closed by the thread that runs it
+
+    def _put(self, item: Any) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._slot.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def take(self, timeout_s: float) -> Any:
+        """The next pair, ``_END``, or ``None`` if none came within ``timeout_s``."""
+        try:
+            item = self._slot.get(timeout=timeout_s) if timeout_s > 0 else self._slot.get_nowait()
+        except queue.Empty:
+            return None
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def stop(self, join_timeout_s: float = 30.0) -> None:
+        self._stop.set()
+        try:
+            self._slot.get_nowait()  # unblock a put in progress
+        except queue.Empty:
+            pass
+        if self._thread.is_alive():
+            self._thread.join(join_timeout_s)
+            if self._thread.is_alive():
+                logger.warning("the segmenting thread did not stop within %.0f s", join_timeout_s)
 
 
 def run_demo(
@@ -480,32 +560,22 @@ def run_demo(
         window_name=window_name, on_frame=on_frame,
     )
     grabber = FrameGrabber(source, stall_timeout_s=stall_timeout_s, first_frame_timeout_s=first_frame_timeout_s)
-    pairs: Generator[tuple[np.ndarray, Result], None, None] | None = None
+    worker = _Worker(lambda: _segment(segmenter, grabber.frames(), source.live))
     original_threshold = segmenter.threshold
     ended = "end"
     try:
         if show:
             run.open_window()
         grabber.start()
-        pairs = _segment(segmenter, grabber.frames(), source.live)
+        worker.start()
         try:
-            for frame, result in pairs:
-                if not run.step(frame, result):
-                    ended = "quit"
-                    break
-                if limit is not None and run.frames >= limit:
-                    ended = "limit"
-                    break
+            ended = _loop(run, worker, limit)
             if ended == "end" and grabber.failure is not None:
                 raise grabber.failure
-            if ended == "end" and run.window and source.still and run.frames == 1:
-                logger.info("showing %s until a quit key (q/Esc) or the window is closed", source.name)
-                run.wait_keys(hold=True)
         except KeyboardInterrupt:  # ^C: a stop like any other, with the summary so far
             ended = "interrupted"
     finally:
-        if pairs is not None:
-            pairs.close()
+        worker.stop()  # waits for the frame being segmented (and those in flight)
         grabber.stop()
         try:
             source.release()
@@ -515,3 +585,25 @@ def run_demo(
     summary = run.summary(ended, grabber.dropped)
     logger.info("%s", summary)
     return summary
+
+
+def _loop(run: _Run, worker: _Worker, limit: int | None) -> str:
+    """Take pairs from the worker until the source ends, the limit, or a quit key; returns
+    how it ended. With a window, keys are polled every ``POLL_MS`` in between."""
+    while True:
+        if run.window and not run.poll_keys(POLL_MS):
+            return "quit"
+        if run.controls.paused or run.holding:
+            continue
+        pair = worker.take(0.0 if run.window else 0.1)
+        if pair is None:
+            continue
+        if pair is _END:
+            if run.window and run.source.still and run.frames == 1:
+                logger.info("showing %s until a quit key (q/Esc) or the window is closed", run.source.name)
+                run.holding = True
+                continue
+            return "end"
+        run.step(*pair)
+        if limit is not None and run.frames >= limit:
+            return "limit"
