@@ -3,7 +3,9 @@
 ::
 
     capture thread   source.read() -> newest-frame slot (live) | bounded queue (files)
-    caller's thread  take a frame -> Segmenter -> Overlay + status line -> window / video writer
+    segment thread   take a frame -> Segmenter (one at a time, or Segmenter.stream) -> one slot
+    caller's thread  take (frame, result) -> Overlay + status line -> writer, window; keys
+                     every 15 ms, however long a frame takes to segment
 
 - **Live sources** (cameras, URLs) are read on their own thread as fast as they deliver; the
   loop always takes the newest frame and the ones it had no time for are dropped (counted),
