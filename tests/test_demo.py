@@ -23,7 +23,7 @@ from ovseg.capture import CaptureSource, ImageSource, open_source
 from ovseg.cli import main
 from ovseg.demo import Controls, draw_status, run_demo
 from ovseg.draw import Overlay, class_color
-from ovseg.errors import CaptureError, ConfigError
+from ovseg.errors import CaptureError, ConfigError, OutputError
 from ovseg.segmenter import Segmenter
 
 from .conftest import F32
@@ -399,6 +399,27 @@ def test_cli_bad_resolution(tiny_model: Path, capsys: pytest.CaptureFixture[str]
         main(["demo", "-m", str(tiny_model), "--resolution", bad])
     assert exit_info.value.code == 2
     assert "expected WIDTHxHEIGHT" in capsys.readouterr().err
+
+
+def test_segmenter_error_reaches_the_caller(tiny_model: Path, tmp_path: Path) -> None:
+    """An error raised while segmenting (on the segmenting thread) is raised by run_demo, as
+    it is, after everything is released."""
+
+    class Failing(Segmenter):
+        calls = 0
+
+        def __call__(self, image: np.ndarray) -> Any:
+            Failing.calls += 1
+            if Failing.calls == 3:
+                raise OutputError("expected outputs of shape [100], got [7]")
+            return super().__call__(image)
+
+    capture = FakeCapture(synthetic_frames(2), then="more")
+    out = tmp_path / "partial.avi"
+    with pytest.raises(OutputError, match="expected outputs of shape"):
+        run_demo(Failing(tiny_model), CaptureSource(capture, name="camera 0", live=True), show=False, output=out)
+    assert capture.released.is_set()
+    assert len(read_video(out)[0]) == 2
 
 
 def test_video_without_frames(tiny_segmenter: Segmenter, tmp_path: Path) -> None:
