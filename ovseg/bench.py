@@ -67,7 +67,7 @@ class BenchOptions:
     """What to measure; field names follow ``benchmark_app``'s long options.
 
     Attributes:
-        model: IR ``.xml`` or ``.onnx`` path.
+        model: IR ``.xml`` or ``.onnx`` path, or a model catalogue name (see ``ovseg models``).
         device: OpenVINO device string.
         mode: ``"infer"`` or ``"e2e"`` (see the module docstring).
         inputs: image files (directories already expanded); required for ``e2e``.
@@ -88,7 +88,7 @@ class BenchOptions:
         warmup: run one inference before measuring (``benchmark_app``'s first inference).
     """
 
-    model: Path
+    model: str | Path
     device: str = "CPU"
     mode: BenchMode = "infer"
     inputs: tuple[Path, ...] = ()

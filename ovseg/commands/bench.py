@@ -49,7 +49,9 @@ def register(sub: Any) -> None:
         "and decodes every frame to full instance masks, as an application does.",
         allow_abbrev=False,
     )
-    parser.add_argument("-m", "--model", required=True, help="model IR .xml (its .bin beside it) or .onnx")
+    parser.add_argument(
+        "-m", "--model", required=True, help="model IR .xml (its .bin beside it), .onnx, or a catalogue name"
+    )
     parser.add_argument("-d", "--device", default="CPU", help="OpenVINO device (default CPU)")
     parser.add_argument(
         "--mode", choices=("infer", "e2e"), default="infer",
@@ -112,7 +114,7 @@ def options_from_args(args: argparse.Namespace) -> BenchOptions:
     if missing:
         raise ImageError(f"expected image files, got missing path(s): {', '.join(missing[:3])}")
     return BenchOptions(
-        model=Path(args.model),
+        model=args.model,
         device=args.device,
         mode=args.mode,
         inputs=inputs,
