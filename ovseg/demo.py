@@ -267,9 +267,8 @@ def _segment(
     segmenter: Segmenter, frames: Iterator[np.ndarray], live: bool
 ) -> Generator[tuple[np.ndarray, Result], None, None]:
     """(frame, result) pairs in order. Live frames go one at a time (the newest frame, the
-    least latency); file frames go through the streaming API where there is one."""
-    stream = getattr(segmenter, "stream", None)
-    if live or not callable(stream):
+    least latency); file frames go through the streaming pipeline, several in flight."""
+    if live:
         for frame in frames:
             yield frame, segmenter(frame)
         return
@@ -280,14 +279,12 @@ def _segment(
             pending.append(frame)
             yield frame
 
-    results = stream(tee())
+    results = segmenter.stream(tee())
     try:
         for result in results:
             yield pending.popleft(), result
     finally:
-        close = getattr(results, "close", None)
-        if close is not None:
-            close()
+        results.close()
 
 
 class _Run:
