@@ -325,35 +325,42 @@ def _setup(seg: Segmenter, options: BenchOptions, nireq: int) -> dict[str, str]:
     }
 
 
-def _first_inference(seg: Segmenter, frame: np.ndarray) -> float:
-    """Warm-up: one inference per compiled model; the first one's latency (ms)."""
-    first = math.nan
-    for input_hw, compiled in seg.compiled_models.items():
-        request = compiled.create_infer_request()
-        probe = frame
-        if seg.input_hw_for(frame.shape[:2]) != input_hw:  # the portrait model of short-long
-            probe = np.ascontiguousarray(frame.transpose(1, 0, 2))
-        seg.fill_inputs(request, probe)
-        request.infer()
-        if math.isnan(first):
-            first = float(request.latency)
-    return first
+@dataclass
+class _Loop:
+    """What a measuring loop returns."""
+
+    first_ms: float
+    count: int
+    duration_ms: float
+    cpu_s: float
+    times_ms: list[float]
+    nireq: int
+    stage_ms: dict[str, list[float]] = field(default_factory=dict)
+    instances: int = 0
 
 
-def _run_infer(
-    seg: Segmenter, options: BenchOptions, frames: Sequence[np.ndarray]
-) -> tuple[int, float, list[float], int]:
-    """benchmark_app's ``async_inference_only`` loop on ovseg-prepared tensors."""
+def _oriented(seg: Segmenter, frame: np.ndarray, input_hw: tuple[int, int]) -> np.ndarray:
+    """``frame``, transposed if it would not go through the network of ``input_hw``."""
+    if seg.input_hw_for(frame.shape[:2]) != input_hw:  # the other network of short-long
+        return np.ascontiguousarray(frame.transpose(1, 0, 2))
+    return frame
+
+
+def _run_infer(seg: Segmenter, options: BenchOptions, frames: Sequence[np.ndarray]) -> _Loop:
+    """benchmark_app's ``async_inference_only`` loop on ovseg-prepared tensors, after its warm-up
+    (one inference on one of the measured requests, whose latency is the first inference time)."""
     compiled = seg.compiled_models[seg.info.input_hw]
     infer_queue = ov.AsyncInferQueue(compiled, options.nireq or optimal_requests(compiled))
     nireq = len(infer_queue)
     for i, request in enumerate(infer_queue):
-        frame = frames[i % len(frames)]
         # Infer mode runs the model's own input size (as benchmark_app does).
-        hw = seg.input_hw_for(frame.shape[:2])
-        if hw != seg.info.input_hw:
-            frame = np.ascontiguousarray(frame.transpose(1, 0, 2))
-        seg.fill_inputs(request, frame)
+        seg.fill_inputs(request, _oriented(seg, frames[i % len(frames)], seg.info.input_hw))
+    first_ms = math.nan
+    if options.warmup:
+        idle = infer_queue.get_idle_request_id()
+        infer_queue.start_async()
+        infer_queue.wait_all()
+        first_ms = float(infer_queue[idle].latency)
     niter = options.niter
     if niter:
         niter = math.ceil(niter / nireq) * nireq
@@ -361,6 +368,7 @@ def _run_infer(
     times: list[float] = []
     in_flight: set[int] = set()
     iteration = 0
+    cpu_start = cpu_seconds()
     start = time.perf_counter()
     elapsed = 0.0
     while (niter and iteration < niter) or (duration_s and elapsed < duration_s) or iteration % nireq:
@@ -375,13 +383,19 @@ def _run_infer(
     infer_queue.wait_all()
     total_s = max(time.perf_counter() - start, 1e-9)
     times.extend(float(infer_queue[i].latency) for i in in_flight)
-    return iteration, total_s * 1e3, times, nireq
+    return _Loop(first_ms, iteration, total_s * 1e3, cpu_seconds() - cpu_start, times, nireq)
 
 
 def _run_e2e(
-    seg: Segmenter, options: BenchOptions, preloaded: Sequence[np.ndarray] | None
-) -> tuple[int, float, list[float], dict[str, list[float]], int, int]:
+    seg: Segmenter, options: BenchOptions, preloaded: Sequence[np.ndarray] | None, probe: np.ndarray
+) -> _Loop:
+    """The streaming loop; warm-up as benchmark_app's: one frame through one of the measured
+    requests (per input size), its inference latency is the first inference time."""
     pipe = Pipeline(seg, nireq=options.nireq)
+    first_ms = math.nan
+    if options.warmup:
+        warm = list(pipe.stream(_oriented(seg, probe, hw) for hw in seg.compiled_models))
+        first_ms = float(warm[0].speed_ms.get("infer", math.nan))
     paths = options.inputs
     starts: deque[tuple[float, float]] = deque()
     duration_s = options.duration_s
@@ -403,6 +417,7 @@ def _run_e2e(
     latency: list[float] = []
     stages: dict[str, list[float]] = {"read": [], "preprocess": [], "infer": [], "decode": []}
     instances = 0
+    cpu_start = cpu_seconds()
     t_start = time.perf_counter()
     for result in pipe.stream(source()):
         t_end = time.perf_counter()
@@ -413,7 +428,7 @@ def _run_e2e(
             stages[stage].append(float(result.speed_ms.get(stage, math.nan)))
         instances += len(result)
     total_ms = max(time.perf_counter() - t_start, 1e-9) * 1e3
-    return len(latency), total_ms, latency, stages, pipe.nireq, instances
+    return _Loop(first_ms, len(latency), total_ms, cpu_seconds() - cpu_start, latency, pipe.nireq, stages, instances)
 
 
 def run_bench(options: BenchOptions, *, core: ov.Core | None = None) -> BenchReport:
@@ -440,30 +455,21 @@ def run_bench(options: BenchOptions, *, core: ov.Core | None = None) -> BenchRep
     probe = preloaded[0] if preloaded else (
         read_image_file(options.inputs[0]) if options.inputs else synthetic_frame(seg.info.input_hw)
     )
-    first_ms = _first_inference(seg, probe) if options.warmup else math.nan
     pct = options.latency_percentile
-    cpu_start = cpu_seconds()
     if options.mode == "infer":
-        frames = preloaded or [probe]
-        count, duration_ms, times, nireq = _run_infer(seg, options, frames)
-        stage_stats: dict[str, StageStats] = {}
-        instances = 0
+        loop = _run_infer(seg, options, preloaded or [probe])
     else:
-        count, duration_ms, times, stage_times, nireq, instances = _run_e2e(
-            seg, options, preloaded if options.preload else None
-        )
-        stage_stats = {name: StageStats.of(values, pct) for name, values in stage_times.items()}
-    cpu_ms = (cpu_seconds() - cpu_start) * 1e3 / count if count else math.nan
+        loop = _run_e2e(seg, options, preloaded if options.preload else None, probe)
     return BenchReport(
         options=options,
         compile_ms=seg.compile_ms,
-        first_inference_ms=first_ms,
-        count=count,
-        duration_ms=duration_ms,
-        latency=StageStats.of(times, pct),
-        stages=stage_stats,
+        first_inference_ms=loop.first_ms,
+        count=loop.count,
+        duration_ms=loop.duration_ms,
+        latency=StageStats.of(loop.times_ms, pct),
+        stages={name: StageStats.of(values, pct) for name, values in loop.stage_ms.items()},
         peak_rss_mb=peak_rss_mb(),
-        cpu_ms_per_frame=cpu_ms,
-        setup=_setup(seg, options, nireq),
-        instances=instances,
+        cpu_ms_per_frame=loop.cpu_s * 1e3 / loop.count if loop.count else math.nan,
+        setup=_setup(seg, options, loop.nireq),
+        instances=loop.instances,
     )

@@ -86,6 +86,7 @@ def test_bad_options(tiny_model: Path, kwargs: dict, message: str) -> None:
 def test_infer_mode_counts_like_benchmark_app(tiny_model: Path) -> None:
     report = run_bench(BenchOptions(model=tiny_model, niter=3, nireq=2, infer_precision="f32"))
     assert report.count == 4  # rounded up to a multiple of nireq, as benchmark_app does
+    assert math.isfinite(report.first_inference_ms) and report.cpu_ms_per_frame > 0
     assert report.setup["number of parallel infer requests"] == "2"
     assert report.setup["precision"] == "f32"
     assert report.latency.min <= report.latency.median <= report.latency.max
@@ -104,7 +105,7 @@ def test_e2e_mode_decodes_every_frame(tiny_model: Path, image_file: Path, preloa
         infer_precision="f32",
     )
     report = run_bench(opts)
-    assert report.count == 5
+    assert report.count == 5 and math.isfinite(report.first_inference_ms)
     assert report.instances == 5  # the tiny model's person (0.9) passes 0.5, its car (0.4) does not
     assert set(report.stages) == {"read", "preprocess", "infer", "decode"}
     assert report.peak_rss_mb > 0
