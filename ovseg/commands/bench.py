@@ -17,7 +17,7 @@ from typing import Any
 
 from ..bench import DEFAULT_DURATION_S, HINTS, PRECISIONS, BenchOptions, BenchReport, StageStats, run_bench
 from ..errors import ImageError
-from .common import atomic_write, expand_inputs
+from .common import atomic_write, expand_inputs, threshold_arg
 
 
 def _positive_float(text: str) -> float:
@@ -27,16 +27,6 @@ def _positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}") from None
     if not value > 0:
         raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text}")
-    return value
-
-
-def _threshold(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text}")
     return value
 
 
@@ -92,7 +82,7 @@ def register(sub: Any) -> None:
         help="write the report as JSON (benchmark_app's layout)",
     )
     parser.add_argument(
-        "--threshold", type=_threshold, default=0.5,
+        "--threshold", type=threshold_arg, default=0.5,
         help="e2e: keep detections with score >= T (default 0.5)",
     )
     parser.add_argument(

@@ -16,6 +16,8 @@ from ..errors import ConfigError, ImageError
 from ..segmenter import Segmenter
 
 __all__ = [
+    "threshold_arg",
+    "positive_int_arg",
     "IMAGE_SUFFIXES",
     "add_model_options",
     "segmenter_from_args",
@@ -29,7 +31,7 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".p
 PRECISIONS = {"f32": "f32", "bf16": "bf16", "f16": "f16"}
 
 
-def _threshold(text: str) -> float:
+def threshold_arg(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
@@ -37,6 +39,13 @@ def _threshold(text: str) -> float:
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text}")
     return value
+
+
+def positive_int_arg(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return int(text)
 
 
 def add_model_options(parser: argparse.ArgumentParser, *, threshold: float | None = 0.5) -> None:
@@ -62,7 +71,7 @@ def add_model_options(parser: argparse.ArgumentParser, *, threshold: float | Non
     )
     if threshold is not None:
         parser.add_argument(
-            "-t", "--threshold", type=_threshold, default=threshold,
+            "-t", "--threshold", type=threshold_arg, default=threshold,
             help=f"keep detections with score >= T (default {threshold})",
         )
 

@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from .. import __version__
 from ..evaluation import evaluate_model, file_sha256, load_annotations, select_images
-from .common import add_model_options, atomic_write, compile_config, segmenter_from_args
+from .common import add_model_options, atomic_write, compile_config, positive_int_arg, segmenter_from_args
 
 
 def _image_ids(text: str) -> list[int]:
@@ -22,12 +22,6 @@ def _image_ids(text: str) -> list[int]:
         return [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 139,285, got {text!r}") from None
-
-
-def _positive(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return int(text)
 
 
 def register(sub: Any) -> None:
@@ -50,11 +44,11 @@ def register(sub: Any) -> None:
         "--paste", choices=("legacy", "aligned"), default="legacy",
         help="mask paste algorithm (default legacy: the protocol behind the card's AP)",
     )
-    parser.add_argument("--limit", type=_positive, metavar="N", help="evaluate the first N images (by id)")
+    parser.add_argument("--limit", type=positive_int_arg, metavar="N", help="evaluate the first N images (by id)")
     parser.add_argument("--image-ids", type=_image_ids, metavar="ID,ID", help="evaluate only these image ids")
     parser.add_argument("--results", metavar="JSON", help="write the COCO results (detections) here")
     parser.add_argument("--stats", metavar="JSON", help="write the 12 COCOeval stats per iou type and the settings here")
-    parser.add_argument("--nireq", type=_positive, help="infer requests in flight (default: the device's optimum)")
+    parser.add_argument("--nireq", type=positive_int_arg, help="infer requests in flight (default: the device's optimum)")
     parser.set_defaults(func=run)
 
 
