@@ -8,15 +8,9 @@
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
+from ._version import __version__
 from .errors import OvsegError
 from .result import Instance, Result
 from .segmenter import Segmenter
-
-try:
-    __version__ = version("ovseg")
-except PackageNotFoundError:  # running from a source tree that was not installed
-    __version__ = "0.0.0"
 
 __all__ = ["Segmenter", "Result", "Instance", "OvsegError", "__version__"]

@@ -60,7 +60,7 @@ def add_model_options(parser: argparse.ArgumentParser, *, threshold: float | Non
     parser.add_argument(
         "--infer-precision",
         choices=sorted(PRECISIONS),
-        help="inference precision hint (this CPU's default is bf16 where it has AVX-512 BF16 or AMX)",
+        help="inference precision hint (OpenVINO's CPU default: bf16 on CPUs with AVX-512 BF16 or AMX, else f32)",
     )
     parser.add_argument(
         "--config",

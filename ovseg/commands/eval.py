@@ -12,7 +12,7 @@ from typing import Any
 import openvino as ov
 from tqdm import tqdm
 
-from .. import __version__
+from .._version import __version__
 from ..evaluation import evaluate_model, file_sha256, load_annotations, select_images
 from .common import add_model_options, atomic_write, compile_config, positive_int_arg, segmenter_from_args
 
