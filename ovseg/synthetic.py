@@ -19,7 +19,7 @@ import numpy as np
 import openvino as ov
 import openvino.opset13 as ops
 
-__all__ = ["maskrcnn_model", "labels_model", "save_model", "disc_map"]
+__all__ = ["maskrcnn_model", "labels_model", "constant_model", "save_model", "disc_map"]
 
 
 def disc_map(size: int = 28, radius: float = 0.4) -> np.ndarray:
@@ -185,6 +185,24 @@ def labels_model(
         node.output(0).set_names({name})
         results.append(ops.result(node))
     return ov.Model(results, [image], "ovseg-synthetic-labels-boxes-masks")
+
+
+def constant_model(
+    inputs: dict[str, tuple[Sequence[int], ov.Type]], outputs: dict[str, np.ndarray], name: str = "constant"
+) -> ov.Model:
+    """A model with the named inputs ``{name: (shape, element type)}`` and constant outputs
+    ``{name: array}``: any interface, right or wrong, for testing interface checks."""
+    params = []
+    for in_name, (shape, element_type) in inputs.items():
+        param = ops.parameter(list(shape), element_type, name=in_name)
+        param.output(0).set_names({in_name})
+        params.append(param)
+    results = []
+    for out_name, value in outputs.items():
+        node = ops.constant(value)
+        node.output(0).set_names({out_name})
+        results.append(ops.result(node))
+    return ov.Model(results, params, name)
 
 
 def save_model(model: ov.Model, xml_path: str | Path) -> Path:

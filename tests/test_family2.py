@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import openvino as ov
-import openvino.opset13 as ops
 import pytest
 
 import ovseg
@@ -19,7 +18,7 @@ from ovseg.cli import main
 from ovseg.decode import gather_labels_boxes_masks, gather_maskrcnn
 from ovseg.errors import ConfigError, InterfaceError, OutputError
 from ovseg.model import LABELS_FAMILY, MASKRCNN_FAMILY, check_interface, read_model
-from ovseg.synthetic import disc_map, labels_model, maskrcnn_model, save_model
+from ovseg.synthetic import constant_model, disc_map, labels_model, maskrcnn_model, save_model
 
 F32 = {"INFERENCE_PRECISION_HINT": "f32"}
 BOXES = [[40.0, 30.0, 200.0, 150.0], [300.0, 200.0, 420.0, 460.0]]  # network-input pixels
@@ -48,20 +47,6 @@ def test_family_is_read_from_the_ports(tmp_path: Path, dynamic: bool, slots: int
     assert read_model(old)[1].family == MASKRCNN_FAMILY
 
 
-def _custom(inputs: dict, outputs: dict) -> ov.Model:
-    params = []
-    for name, (shape, typ) in inputs.items():
-        p = ops.parameter(shape, typ, name=name)
-        p.output(0).set_names({name})
-        params.append(p)
-    results = []
-    for name, value in outputs.items():
-        node = ops.constant(value)
-        node.output(0).set_names({name})
-        results.append(ops.result(node))
-    return ov.Model(results, params, "custom")
-
-
 IMAGE = {"image": ([1, 3, 64, 64], ov.Type.f32)}
 GOOD = {"labels": np.zeros(3, np.int64), "boxes": np.zeros((3, 5), np.float32), "masks": np.zeros((3, 28, 28), np.float32)}
 
@@ -85,11 +70,11 @@ GOOD = {"labels": np.zeros(3, np.int64), "boxes": np.zeros((3, 5), np.float32), 
 )
 def test_interface_errors(inputs: dict, outputs: dict, message: str) -> None:
     with pytest.raises(InterfaceError, match=message):
-        check_interface(_custom(inputs, outputs), path="m.xml")
+        check_interface(constant_model(inputs, outputs), path="m.xml")
 
 
 def test_extra_outputs_are_ignored() -> None:
-    info = check_interface(_custom(IMAGE, {**GOOD, "feature_vector": np.zeros((1, 8), np.float32)}))
+    info = check_interface(constant_model(IMAGE, {**GOOD, "feature_vector": np.zeros((1, 8), np.float32)}))
     assert info.family == LABELS_FAMILY and info.num_slots == 3
 
 

@@ -6,27 +6,16 @@ from pathlib import Path
 
 import numpy as np
 import openvino as ov
-import openvino.opset13 as ops
 import pytest
 
 from ovseg.errors import DeviceError, InterfaceError, ModelError
 from ovseg.model import check_device, compile_model, read_model
-from ovseg.synthetic import save_model
+from ovseg.synthetic import constant_model, save_model
 
 
 def custom_model(tmp_path: Path, inputs: dict, outputs: dict, name: str = "custom") -> Path:
     """An IR with the given inputs {name: (shape, type)} and constant outputs {name: array}."""
-    params = []
-    for in_name, (shape, typ) in inputs.items():
-        p = ops.parameter(shape, typ, name=in_name)
-        p.output(0).set_names({in_name})
-        params.append(p)
-    results = []
-    for out_name, value in outputs.items():
-        node = ops.constant(value)
-        node.output(0).set_names({out_name})
-        results.append(ops.result(node))
-    return save_model(ov.Model(results, params, name), tmp_path / f"{name}.xml")
+    return save_model(constant_model(inputs, outputs, name), tmp_path / f"{name}.xml")
 
 
 GOOD_INPUTS = {"im_data": ([1, 3, 480, 640], ov.Type.f32), "im_info": ([1, 3], ov.Type.f32)}

@@ -17,17 +17,7 @@ from typing import Any
 
 from ..bench import DEFAULT_DURATION_S, HINTS, PRECISIONS, BenchOptions, BenchReport, StageStats, run_bench
 from ..errors import ImageError
-from .common import atomic_write, expand_inputs, threshold_arg
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text}")
-    return value
+from .common import atomic_write, expand_inputs, positive_float_arg, threshold_arg
 
 
 def register(sub: Any) -> None:
@@ -67,7 +57,7 @@ def register(sub: Any) -> None:
     parser.add_argument("-nstreams", "--number_streams", metavar="N|AUTO", help="device streams (NUM_STREAMS)")
     parser.add_argument("-nthreads", "--number_threads", type=int, metavar="N", help="CPU inference threads")
     parser.add_argument(
-        "-t", "--time", type=_positive_float, metavar="SECONDS",
+        "-t", "--time", type=positive_float_arg, metavar="SECONDS",
         help=f"run time in seconds (default {DEFAULT_DURATION_S:g} unless -niter is given)",
     )
     parser.add_argument("-niter", "--number_iterations", type=int, metavar="N", help="iterations to run")

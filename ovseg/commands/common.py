@@ -18,6 +18,7 @@ from ..segmenter import Segmenter
 __all__ = [
     "threshold_arg",
     "positive_int_arg",
+    "positive_float_arg",
     "IMAGE_SUFFIXES",
     "add_model_options",
     "segmenter_from_args",
@@ -38,6 +39,17 @@ def threshold_arg(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text}")
+    return value
+
+
+def positive_float_arg(text: str) -> float:
+    """argparse type: a number > 0 (seconds, frames per second)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
     return value
 
 

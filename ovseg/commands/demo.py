@@ -12,7 +12,7 @@ from typing import Any
 import cv2
 
 from ..demo import KEY_HELP, VIDEO_FOURCC, check_output, open_source, run_demo
-from .common import add_model_options, compile_config, segmenter_from_args
+from .common import add_model_options, compile_config, positive_float_arg, positive_int_arg, segmenter_from_args
 
 
 def _resolution(text: str) -> tuple[int, int]:
@@ -20,26 +20,6 @@ def _resolution(text: str) -> tuple[int, int]:
     if not match or min(int(match[1]), int(match[2])) < 1:
         raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 1280x720, got {text!r}")
     return int(match[1]), int(match[2])
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
-    return value
 
 
 def register(sub: Any) -> None:
@@ -61,10 +41,10 @@ def register(sub: Any) -> None:
         help=f"write the annotated frames to a video ({', '.join(VIDEO_FOURCC)}) at the source's frame rate and size",
     )
     parser.add_argument("--no-show", dest="show", action="store_false", help="no window (headless)")
-    parser.add_argument("--limit", type=_positive_int, metavar="N", help="stop after N frames")
+    parser.add_argument("--limit", type=positive_int_arg, metavar="N", help="stop after N frames")
     parser.add_argument("--resolution", type=_resolution, metavar="WxH", help="camera mode to request, e.g. 1280x720")
     parser.add_argument(
-        "--fps", type=_positive_float,
+        "--fps", type=positive_float_arg,
         help="frame rate of --output (default: the source's; images 1; 25 when a stream reports none)",
     )
     parser.add_argument(
@@ -72,7 +52,7 @@ def register(sub: Any) -> None:
         help="drop stale frames and always process the newest (default: on for cameras and URLs, off for files)",
     )
     parser.add_argument(
-        "--timeout", type=_positive_float, default=5.0, metavar="S",
+        "--timeout", type=positive_float_arg, default=5.0, metavar="S",
         help="give up on a camera or stream that delivers no frame for S seconds (default 5; 3x that for the first)",
     )
     parser.set_defaults(func=run)
