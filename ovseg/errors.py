@@ -59,3 +59,7 @@ class ConfigError(OvsegError, ValueError):
 
 class CaptureError(OvsegError):
     """A camera, video, image folder or stream that cannot be opened or stops delivering frames."""
+
+
+class InferenceError(OvsegError):
+    """An inference that OpenVINO started but could not finish (device lost, out of memory, ...)."""

@@ -37,13 +37,15 @@ import logging
 import queue
 import threading
 import time
+import weakref
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import openvino as ov
 
-from .errors import ConfigError
+from .errors import ConfigError, InferenceError
+from .model import ov_message as _ov_message
 from .result import Result
 
 if TYPE_CHECKING:  # the segmenter imports this module lazily; no import cycle at run time
@@ -56,6 +58,8 @@ __all__ = ["Pipeline", "optimal_requests"]
 logger = logging.getLogger(__name__)
 
 _NOTHING = object()
+#: How long the stream waits for an event before it asks its requests whether one failed.
+_ORPHAN_POLL_S = 0.25
 
 
 def optimal_requests(compiled: ov.CompiledModel) -> int:
@@ -64,6 +68,17 @@ def optimal_requests(compiled: ov.CompiledModel) -> int:
         return max(1, int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
     except (RuntimeError, TypeError, ValueError):
         return 1
+
+
+def _weak_callback(pipeline: Pipeline) -> Any:
+    ref = weakref.ref(pipeline)
+
+    def on_done(request: ov.InferRequest, userdata: tuple[_Frame, tuple[int, int]]) -> None:
+        owner = ref()
+        if owner is not None:
+            owner._on_done(request, userdata)
+
+    return on_done
 
 
 @dataclasses.dataclass(eq=False)
@@ -78,6 +93,9 @@ class _Frame:
     result: Result | None = None
     error: BaseException | None = None
     finished: bool = False
+    input_hw: tuple[int, int] = (0, 0)
+    request_id: int = -1
+    called_back: bool = False
 
 
 class Pipeline:
@@ -109,7 +127,10 @@ class Pipeline:
         for input_hw, compiled in segmenter.compiled_models.items():
             size = nireq if nireq is not None else optimal_requests(compiled)
             infer_queue = ov.AsyncInferQueue(compiled, size)
-            infer_queue.set_callback(self._on_done)
+            # A bound method would make a cycle through C++ (queue -> callback -> pipeline ->
+            # queue) that Python's collector cannot see: every pipeline, its requests and their
+            # output tensors would live forever. The callback holds the pipeline weakly.
+            infer_queue.set_callback(_weak_callback(self))
             self._queues[input_hw] = infer_queue
         self.nireq = sum(len(q) for q in self._queues.values())
         self.max_in_flight = max_in_flight if max_in_flight is not None else 2 * self.nireq
@@ -118,6 +139,7 @@ class Pipeline:
         self._idle: dict[tuple[int, int], int] = {}
         self._decode_queue: queue.SimpleQueue[_Frame | None] = queue.SimpleQueue()
         self._busy = threading.Lock()
+        self._pending: collections.deque[_Frame] = collections.deque()
         logger.info(
             "pipeline: %s infer request(s) for input size(s) %s, at most %d frame(s) in flight",
             "+".join(str(len(q)) for q in self._queues.values()), list(self._queues), self.max_in_flight,
@@ -134,6 +156,7 @@ class Pipeline:
         """Request callback: copy out the detections and free the request. Never raises (an
         exception here would be lost or abort the process); errors travel with the frame."""
         frame, input_hw = userdata
+        frame.called_back = True
         try:
             frame.infer_ms = float(request.latency)
             frame.dets = self.segmenter.gather(self.segmenter.request_outputs(request))
@@ -178,11 +201,43 @@ class Pipeline:
         infer_queue = self._queues[input_hw]
         # The callback counts the request idle a moment before AsyncInferQueue does; this call
         # then blocks for that moment only.
-        request = infer_queue[infer_queue.get_idle_request_id()]
+        request_id = infer_queue.get_idle_request_id()
+        # A request whose inference failed is idle again without its callback having run
+        # (OpenVINO skips the callback on failure): its frame fails before the request is reused.
+        self._fail_orphans(input_hw, request_id)
+        request = infer_queue[request_id]
         start = time.perf_counter()
         frame.transform = self.segmenter.fill_inputs(request, image)
         frame.preprocess_ms = (time.perf_counter() - start) * 1e3
+        frame.input_hw, frame.request_id = input_hw, request_id
         infer_queue.start_async(userdata=(frame, input_hw))
+
+    def _fail_orphans(self, input_hw: tuple[int, int], request_id: int | None = None) -> None:
+        """Fail the frames whose request finished with an error (its callback never runs):
+        those on ``request_id`` (about to be reused, so certainly finished), or, without it,
+        any whose request reports an error now. Each gives its request back to the count."""
+        infer_queue = self._queues[input_hw]
+        for frame in self._pending:
+            if frame.called_back or frame.finished or frame.input_hw != input_hw or frame.request_id < 0:
+                continue
+            if request_id is not None and frame.request_id != request_id:
+                continue
+            try:
+                done = infer_queue[frame.request_id].wait_for(0)
+            except RuntimeError as error:
+                failure: BaseException = InferenceError(
+                    f"inference failed on {self.segmenter.device}: {_ov_message(error)}"
+                )
+            else:
+                if not done or request_id is None:
+                    continue  # still running, or finished with its callback about to run
+                failure = InferenceError(f"inference failed on {self.segmenter.device} (no result)")
+            with self._cond:
+                if frame.called_back:
+                    continue
+                frame.error, frame.finished = failure, True
+                self._idle[input_hw] += 1
+                self._events += 1
 
     def stream(self, frames: Iterable[np.ndarray]) -> Iterator[Result]:
         """Segment ``frames`` (BGR uint8 ``(H, W, 3)`` arrays, or what
@@ -208,6 +263,7 @@ class Pipeline:
         decoder = threading.Thread(target=self._decode_loop, args=(cancel,), name="ovseg-decode", daemon=True)
         decoder.start()
         pending: collections.deque[_Frame] = collections.deque()
+        self._pending = pending
         held: Any = _NOTHING  # a frame pulled from the source, waiting for an idle request
         exhausted = False
         count = 0
@@ -253,14 +309,21 @@ class Pipeline:
                     return
                 if not progressed:
                     with self._cond:
-                        while self._events == seen:
-                            self._cond.wait()
+                        if self._events == seen:
+                            self._cond.wait(_ORPHAN_POLL_S)
+                        stalled = self._events == seen
+                    if stalled:
+                        for input_hw in self._queues:
+                            self._fail_orphans(input_hw)
         finally:
             # Stop early (close, error) or end normally: let the requests finish, stop the
             # decoder. wait_all releases the GIL, so the callbacks can run meanwhile.
             cancel.set()
             for infer_queue in self._queues.values():
-                infer_queue.wait_all()
+                try:
+                    infer_queue.wait_all()
+                except RuntimeError as error:  # a failed request; its frame carries the error
+                    logger.info("an inference failed while the stream stopped: %s", _ov_message(error))
             self._decode_queue.put(None)
             decoder.join()
             if pending:

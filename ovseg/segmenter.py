@@ -24,8 +24,8 @@ import numpy as np
 import openvino as ov
 
 from .decode import PASTE_MODES, Detections, PasteMode, decode, gather_labels_boxes_masks, gather_maskrcnn
-from .errors import ConfigError
-from .model import MASKRCNN_FAMILY, ModelInfo, compile_model, read_model, reshape_input
+from .errors import ConfigError, InferenceError
+from .model import MASKRCNN_FAMILY, ModelInfo, compile_model, ov_message, read_model, reshape_input
 from .preprocess import Transform, preprocess
 from .result import Result
 from .zoo import identify
@@ -210,7 +210,10 @@ class Segmenter:
             request = self._requests[self.input_hw_for(image_hw)]
             transform = self.fill_inputs(request, image)
             t1 = time.perf_counter()
-            request.infer()
+            try:
+                request.infer()
+            except RuntimeError as error:
+                raise InferenceError(f"inference failed on {self.device}: {ov_message(error)}") from None
             t2 = time.perf_counter()
             dets = self.gather(self.request_outputs(request))
         result = self.decode(dets, transform)
