@@ -8,7 +8,7 @@ Two modes:
   Latency is each request's own ``latency``.
 - ``e2e``: what an application gets. Each iteration reads an image file (or, with
   ``preload``, takes an already decoded frame, as a camera loop does), then preprocesses,
-  infers and decodes it to full instance masks through :class:`ovseg.pipeline.Pipeline`.
+  infers and decodes it to full-resolution (box-local) instance masks through :class:`ovseg.pipeline.Pipeline`.
   Latency is from the start of the read to the result's arrival; per-stage latencies are kept.
 
 :func:`run_bench` returns a :class:`BenchReport`; :meth:`BenchReport.to_json` gives
@@ -34,7 +34,8 @@ import cv2
 import numpy as np
 import openvino as ov
 
-from .errors import ConfigError, ImageError
+from .capture import read_image
+from .errors import ConfigError
 from .pipeline import Pipeline, optimal_requests
 from .segmenter import Segmenter
 
@@ -48,7 +49,6 @@ __all__ = [
     "DEFAULT_DURATION_S",
     "compile_properties",
     "percentile",
-    "read_image_file",
     "synthetic_frame",
     "run_bench",
 ]
@@ -272,18 +272,6 @@ def compile_properties(options: BenchOptions) -> dict[str, Any]:
     return config
 
 
-def read_image_file(path: Path) -> np.ndarray:
-    """Decode an image file as stored (what the ``e2e`` read stage times)."""
-    try:
-        data = np.fromfile(path, dtype=np.uint8)
-    except OSError as error:
-        raise ImageError(f"{path}: expected a readable image file, got {error.strerror or error}") from None
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-    if image is None:
-        raise ImageError(f"{path}: expected an image OpenCV can decode, got undecodable data")
-    return image
-
-
 def synthetic_frame(image_hw: tuple[int, int], seed: int = 0) -> np.ndarray:
     """A BGR uint8 ``(H, W, 3)`` frame of smooth random blobs (not noise, so detectors do
     some work on it), reproducible from ``seed``."""
@@ -409,7 +397,7 @@ def _run_e2e(
             if preloaded is not None:
                 frame = preloaded[i % len(preloaded)]
             else:
-                frame = read_image_file(paths[i % len(paths)])
+                frame = read_image(paths[i % len(paths)])
             starts.append((t0, (time.perf_counter() - t0) * 1e3))
             i += 1
             yield frame
@@ -451,9 +439,9 @@ def run_bench(options: BenchOptions, *, core: ov.Core | None = None) -> BenchRep
     logger.info("compiled %s for %s in %.1f ms", seg.model_path.name, options.device, seg.compile_ms)
     preloaded: list[np.ndarray] | None = None
     if options.inputs and (options.mode == "infer" or options.preload):
-        preloaded = [read_image_file(p) for p in options.inputs]
+        preloaded = [read_image(p) for p in options.inputs]
     probe = preloaded[0] if preloaded else (
-        read_image_file(options.inputs[0]) if options.inputs else synthetic_frame(seg.info.input_hw)
+        read_image(options.inputs[0]) if options.inputs else synthetic_frame(seg.info.input_hw)
     )
     pct = options.latency_percentile
     if options.mode == "infer":

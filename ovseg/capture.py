@@ -36,11 +36,33 @@ import numpy as np
 from .errors import CaptureError, ImageError
 from .preprocess import as_bgr
 
-__all__ = ["FrameSource", "CaptureSource", "ImageSource", "FrameGrabber", "open_source", "IMAGE_SUFFIXES"]
+__all__ = ["FrameSource", "CaptureSource", "ImageSource", "FrameGrabber", "open_source", "read_image", "IMAGE_SUFFIXES"]
 
 logger = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".jp2")
+
+
+def read_image(path: Path) -> np.ndarray:
+    """Decode an image file as it is stored (16-bit, gray and alpha kept; the preprocessor
+    converts them). The one image reader of ovseg's commands, evaluation and benchmarks.
+
+    Raises:
+        ImageError: naming the file: absent, empty, unreadable or not decodable.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ImageError(f"{path}: no such file")
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as error:
+        raise ImageError(f"{path}: expected a readable image file, got {error.strerror or error}") from None
+    if data.size == 0:
+        raise ImageError(f"{path}: expected an image file, got an empty file")
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise ImageError(f"{path}: expected an image OpenCV can decode (JPEG, PNG, BMP, TIFF, WebP), got undecodable data")
+    return image
 
 #: Frames the capture thread of a file source reads ahead of the consumer.
 READ_AHEAD = 4
@@ -140,14 +162,10 @@ class ImageSource:
         while self._next < len(self.paths):
             path = self.paths[self._next]
             self._next += 1
-            image = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_UNCHANGED) if path.is_file() else None
-            if image is None:
-                logger.warning("%s: not an image OpenCV can decode, skipped", path)
-                continue
             try:
-                return as_bgr(image)
+                return as_bgr(read_image(path))
             except ImageError as error:
-                logger.warning("%s: %s, skipped", path, error)
+                logger.warning("%s, skipped", error)
         return None
 
     def release(self) -> None:

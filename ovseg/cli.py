@@ -67,6 +67,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OvsegError as error:
         print(f"ovseg: error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:  # a file-system failure no command anticipated: still one line
+        where = f" {error.filename}" if error.filename else ""
+        print(f"ovseg: error:{where} {error.strerror or error}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("ovseg: interrupted", file=sys.stderr)
         return 130

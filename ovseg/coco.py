@@ -117,22 +117,23 @@ def evaluate(
     """Run COCOeval on ``detections`` against ``ground_truth``.
 
     Returns:
-        ``{iou_type: [12 stats]}`` (AP first, 0..1; -1 where COCOeval has no data) and the text
-        pycocotools printed (its 12-line summaries), captured rather than printed.
+        ``{iou_type: [12 stats]}`` (AP first, 0..1; -1 where COCOeval has no ground truth for a
+        stat; all 0 when there are no detections) and the text pycocotools printed (its 12-line
+        summaries), captured rather than printed.
     """
     stats: dict[str, list[float]] = {}
     text = io.StringIO()
     with contextlib.redirect_stdout(text):
-        if detections:
-            dt = ground_truth.loadRes(list(detections))
-        else:
-            dt = None
         for iou_type in iou_types:
-            if dt is None:
-                stats[iou_type] = [0.0] * 12
+            if not detections:
+                stats[iou_type] = [0.0] * 12  # nothing found: no precision, no recall
                 continue
+            # loadRes takes a detection's area from its bbox whenever it has one; for segm the
+            # area must be the mask's (it decides small / medium / large), so drop the bbox there,
+            # as detectron2 does.
+            dets = [{k: v for k, v in d.items() if k != "bbox"} for d in detections] if iou_type == "segm" else detections
             print(f"-- {iou_type} --")
-            ev = COCOeval(ground_truth, dt, iou_type)
+            ev = COCOeval(ground_truth, ground_truth.loadRes(list(dets)), iou_type)
             if image_ids is not None:
                 ev.params.imgIds = list(image_ids)
             ev.evaluate()

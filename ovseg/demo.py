@@ -574,13 +574,19 @@ def run_demo(
         except KeyboardInterrupt:  # ^C: a stop like any other, with the summary so far
             ended = "interrupted"
     finally:
-        worker.stop()  # waits for the frame being segmented (and those in flight)
-        grabber.stop()
+        # Each step in its own finally: a second ^C during one still releases the others (an
+        # unreleased writer leaves an MP4 without its index).
         try:
-            source.release()
+            worker.stop()  # waits for the frame being segmented (and those in flight)
         finally:
-            run.close()
-            segmenter.threshold = original_threshold
+            try:
+                grabber.stop()
+            finally:
+                try:
+                    source.release()
+                finally:
+                    run.close()
+                    segmenter.threshold = original_threshold
     summary = run.summary(ended, grabber.dropped)
     logger.info("%s", summary)
     return summary

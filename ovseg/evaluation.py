@@ -19,12 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cv2
-import numpy as np
 from pycocotools.coco import COCO
 
+from .capture import read_image
 from .coco import evaluate
-from .errors import DatasetError, ImageError
+from .errors import DatasetError
 from .segmenter import Segmenter
 
 __all__ = ["EvalReport", "load_annotations", "select_images", "evaluate_model", "file_sha256"]
@@ -121,11 +120,13 @@ def evaluate_model(
     images_dir: str | Path,
     entries: Sequence[dict[str, Any]],
     *,
+    nireq: int | None = None,
     on_image: Callable[[], None] | None = None,
 ) -> EvalReport:
     """Run ``segmenter`` (its threshold should be 0) over ``entries`` and score the results.
 
     Args:
+        nireq: infer requests in flight (default: the device's optimum).
         on_image: called once per finished image (a progress bar's ``update``).
     """
     images_dir = Path(images_dir)
@@ -134,15 +135,11 @@ def evaluate_model(
 
     def frames():  # noqa: ANN202
         for entry in entries:
-            path = images_dir / entry["file_name"]
-            image = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_COLOR)
-            if image is None:
-                raise ImageError(f"{path}: expected an image OpenCV can decode, got undecodable data")
-            yield image
+            yield read_image(images_dir / entry["file_name"])
 
     detections: list[dict[str, Any]] = []
     start = time.perf_counter()
-    for entry, result in zip(entries, segmenter.stream(frames()), strict=True):
+    for entry, result in zip(entries, segmenter.stream(frames(), nireq=nireq), strict=True):
         detections += result.to_coco(entry["id"])
         if on_image is not None:
             on_image()

@@ -298,9 +298,14 @@ def _check_labels_family(model: ov.Model, *, path: str | Path, ir_version: int |
 
 def _named_devices(device: str) -> list[str]:
     """The concrete device names in a device string: ``HETERO:GPU,CPU`` -> [GPU, CPU]."""
-    head, _, rest = device.partition(":")
+    head, colon, rest = device.partition(":")
     if head.upper() in _VIRTUAL_DEVICES:
-        names = [d.strip().lstrip("-") for d in rest.split(",") if d.strip()]
+        # "-GPU" excludes a device from AUTO (it need not exist); "CPU(4)" gives BATCH its
+        # batch size.
+        parts = [d.strip() for d in rest.split(",") if d.strip()]
+        names = [re.sub(r"\(\d+\)$", "", d) for d in parts if not d.startswith("-")]
+        if colon and not parts:
+            raise DeviceError(f"expected devices after {head.upper()}: such as {head.upper()}:GPU,CPU, got {device!r}")
         return [n for name in names for n in _named_devices(name)]
     return [device.strip()]
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import numbers
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -82,7 +83,7 @@ class Segmenter:
         im_info_scale: bool = False,
         core: ov.Core | None = None,
     ) -> None:
-        if not (isinstance(threshold, (int, float)) and 0.0 <= float(threshold) <= 1.0):
+        if isinstance(threshold, bool) or not (isinstance(threshold, numbers.Real) and 0.0 <= float(threshold) <= 1.0):
             raise ConfigError(f"expected a threshold in [0, 1], got {threshold!r}")
         if paste not in PASTE_MODES:
             raise ConfigError(f"expected paste 'legacy' or 'aligned', got {paste!r}")

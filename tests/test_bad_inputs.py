@@ -180,3 +180,45 @@ def test_no_traceback_from_a_real_process(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
     assert "model file not found" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "make_args, message",
+    [
+        (lambda t, img, m: ["predict", img, "-m", m, "-o", str(t / "afile")], r"cannot write .*afile"),
+        (lambda t, img, m: ["predict", img, "-m", m, "-o", "/proc/nope"], r"cannot write /proc/nope/"),
+        (lambda t, img, m: ["eval", "-m", m, "--images", str(t), "--annotations", str(t / "x.json"), "--results", "/proc/nope/r.json"],
+         r"cannot write /proc/nope/r.json"),
+        (lambda t, img, m: ["eval", "-m", m, "--images", str(t), "--annotations", str(t / "x.json"), "--stats", str(t)],
+         r"expected a file name, got a folder"),
+    ],
+    ids=["output is a file", "output under /proc", "eval results unwritable", "eval stats is a folder"],
+)
+def test_unwritable_outputs_are_one_line(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], make_args, message: str) -> None:  # noqa: ANN001
+    (tmp_path / "afile").write_text("in the way")
+    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((8, 8, 3), np.uint8))
+    code = main(make_args(tmp_path, str(tmp_path / "a.png"), str(tiny_model)))
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) >= 1
+    assert re.search(message, err[0]) and err[0].startswith("ovseg: error: ")
+
+
+def test_written_files_get_the_usual_permissions(tiny_model: Path, tmp_path: Path) -> None:
+    import os
+    import stat
+
+    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((8, 8, 3), np.uint8))
+    umask = os.umask(0o022)
+    try:
+        assert main(["predict", str(tmp_path / "a.png"), "-m", str(tiny_model), "-o", str(tmp_path / "out")]) == 0
+    finally:
+        os.umask(umask)
+    for name in ("a.png", "a.json"):
+        assert stat.S_IMODE((tmp_path / "out" / name).stat().st_mode) == 0o644
+
+
+def test_numpy_scalars_are_numbers(tiny_model: Path) -> None:
+    seg = ovseg.Segmenter(tiny_model, threshold=np.float32(0.5), config=F32)
+    assert seg.threshold == 0.5
+    with pytest.raises(ovseg.errors.ConfigError, match="expected a threshold in"):
+        ovseg.Segmenter(tiny_model, threshold=True)

@@ -19,12 +19,15 @@ from ovseg.cli import main
 
 
 def own_cocoeval(annotations: Path, results: Path, image_ids: list[int]) -> dict[str, list[float]]:
+    """COCOeval as detectron2 runs it: for segm the detections lose their bbox, so that
+    pycocotools takes each area from the mask (it decides small / medium / large)."""
     stats = {}
+    dets = json.loads(results.read_text())
     with contextlib.redirect_stdout(io.StringIO()):
         gt = COCO(str(annotations))
-        dt = gt.loadRes(str(results))
         for iou_type in ("bbox", "segm"):
-            ev = COCOeval(gt, dt, iou_type)
+            mine = dets if iou_type == "bbox" else [{k: v for k, v in d.items() if k != "bbox"} for d in dets]
+            ev = COCOeval(gt, gt.loadRes(mine), iou_type)
             ev.params.imgIds = image_ids
             ev.evaluate()
             ev.accumulate()
@@ -125,3 +128,19 @@ def test_eval_selection_errors(tiny_model: Path, tiny_dataset: tuple[Path, Path]
     with contextlib.suppress(SystemExit):
         assert main(["eval", "-m", str(tiny_model), "--images", str(images), "--annotations", str(ann), *extra]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_eval_passes_nireq_to_the_stream(tiny_model: Path, tiny_dataset: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    import ovseg
+
+    seen: list[object] = []
+    original = ovseg.Segmenter.stream
+
+    def spy(self, frames, **kwargs):  # noqa: ANN001, ANN003, ANN202
+        seen.append(kwargs.get("nireq"))
+        return original(self, frames, **kwargs)
+
+    monkeypatch.setattr(ovseg.Segmenter, "stream", spy)
+    images, ann = tiny_dataset
+    assert main(["eval", "-m", str(tiny_model), "--images", str(images), "--annotations", str(ann), "--nireq", "3"]) == 0
+    assert seen == [3]

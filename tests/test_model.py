@@ -124,6 +124,7 @@ def test_unreadable_files(tmp_path: Path, name: str, content: str | None, messag
         ("VPU", r"use --device NPU"),
         ("", r"expected a device such as CPU, GPU, NPU or AUTO, got ''"),
         ("TPU", r"device 'TPU' is not available: expected one of CPU"),
+        ("HETERO:", r"expected devices after HETERO: such as HETERO:GPU,CPU, got 'HETERO:'"),
     ],
 )
 def test_device_errors(device: str, message: str) -> None:
@@ -131,7 +132,7 @@ def test_device_errors(device: str, message: str) -> None:
         check_device(ov.Core(), device)
 
 
-@pytest.mark.parametrize("device", ["CPU", "AUTO", "AUTO:CPU", "HETERO:CPU", "MULTI:CPU"])
+@pytest.mark.parametrize("device", ["CPU", "AUTO", "AUTO:CPU", "AUTO:-GPU", "HETERO:CPU", "MULTI:CPU", "BATCH:CPU(4)"])
 def test_device_strings_that_compile(tiny_model: Path, device: str) -> None:
     core = ov.Core()
     model, _ = read_model(tiny_model, core)

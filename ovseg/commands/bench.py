@@ -26,7 +26,7 @@ def register(sub: Any) -> None:
         help="measure throughput and latency like benchmark_app (inference only or end to end)",
         description="Measure frames per second and latency. --mode infer fills the input tensors "
         "once and runs inference only, like benchmark_app; --mode e2e reads, preprocesses, infers "
-        "and decodes every frame to full instance masks, as an application does.",
+        "and decodes every frame to full-resolution (box-local) instance masks, as an application does.",
         allow_abbrev=False,
     )
     parser.add_argument(

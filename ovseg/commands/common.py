@@ -9,10 +9,8 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-import cv2
-import numpy as np
-
-from ..errors import ConfigError, ImageError
+from ..capture import IMAGE_SUFFIXES, read_image
+from ..errors import ConfigError, OvsegError
 from ..segmenter import Segmenter
 
 __all__ = [
@@ -26,9 +24,9 @@ __all__ = [
     "expand_inputs",
     "read_image",
     "atomic_write",
+    "check_writable",
 ]
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".jp2")
 PRECISIONS = {"f32": "f32", "bf16": "bf16", "f16": "f16"}
 
 
@@ -121,31 +119,40 @@ def expand_inputs(paths: Iterable[str]) -> Iterator[Path]:
             yield path
 
 
-def read_image(path: Path) -> np.ndarray:
-    """Decode an image file as it is stored (16-bit, gray and alpha kept; the preprocessor
-    converts them). Raises :class:`ImageError` naming the file."""
-    if not path.is_file():
-        raise ImageError(f"{path}: no such file")
-    if path.stat().st_size == 0:
-        raise ImageError(f"{path}: expected an image file, got an empty file")
-    data = np.fromfile(path, dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
-    if image is None:
-        raise ImageError(f"{path}: expected an image OpenCV can decode (JPEG, PNG, BMP, TIFF, WebP), got undecodable data")
-    if image.ndim == 3 and image.shape[2] == 4 and image.dtype == np.uint8:
-        return image
-    return image
-
-
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it into place, so
-    that ``path`` is either absent or complete."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    that ``path`` is either absent or complete. The file gets the usual permissions (0666 less
+    the umask), not the temporary file's 0600. File-system errors become one-line
+    :class:`OvsegError`s naming the path."""
+    tmp: Path | None = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+        os.close(fd)
+        tmp = Path(tmp_name)
         write(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
+    except OSError as error:
+        raise OvsegError(f"cannot write {path}: {error.strerror or error}") from None
     finally:
-        tmp.unlink(missing_ok=True)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+
+
+def check_writable(path: str | Path | None) -> None:
+    """Fail early, before a long run, when ``path`` cannot be written (a folder, a parent that is
+    a file or cannot be created)."""
+    if path is None:
+        return
+    path = Path(path)
+    if path.is_dir():
+        raise OvsegError(f"cannot write {path}: expected a file name, got a folder")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OvsegError(f"cannot write {path}: {error.strerror or error}") from None
+    if not os.access(path.parent, os.W_OK):
+        raise OvsegError(f"cannot write {path}: its folder is not writable")

@@ -14,7 +14,14 @@ from tqdm import tqdm
 
 from .._version import __version__
 from ..evaluation import evaluate_model, file_sha256, load_annotations, select_images
-from .common import add_model_options, atomic_write, compile_config, positive_int_arg, segmenter_from_args
+from .common import (
+    add_model_options,
+    atomic_write,
+    check_writable,
+    compile_config,
+    positive_int_arg,
+    segmenter_from_args,
+)
 
 
 def _image_ids(text: str) -> list[int]:
@@ -55,12 +62,15 @@ def register(sub: Any) -> None:
 def _precision(segmenter: Any) -> str:
     compiled = next(iter(segmenter.compiled_models.values()))
     try:
-        return str(compiled.get_property("INFERENCE_PRECISION_HINT"))
+        value = compiled.get_property("INFERENCE_PRECISION_HINT")
     except RuntimeError:
         return "unknown"
+    return value.get_type_name() if hasattr(value, "get_type_name") else str(value)
 
 
 def run(args: argparse.Namespace) -> int:
+    check_writable(args.results)
+    check_writable(args.stats)
     coco = load_annotations(args.annotations)
     entries = select_images(coco, args.images, image_ids=args.image_ids, limit=args.limit)
     if "PERFORMANCE_HINT" not in compile_config(args):
@@ -69,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"model {args.model} on {args.device}, {len(entries)} image(s), resize {segmenter.resize}, paste {args.paste}, "
           f"precision {_precision(segmenter)}", file=sys.stderr)
     with tqdm(total=len(entries), unit="img", desc="eval", file=sys.stderr, disable=None) as bar:
-        report = evaluate_model(segmenter, coco, args.images, entries, on_image=bar.update)
+        report = evaluate_model(segmenter, coco, args.images, entries, nireq=args.nireq, on_image=bar.update)
     print(report.summary_text, end="")
     box_ap, mask_ap = report.stats["bbox"][0] * 100, report.stats["segm"][0] * 100
     print(f"box AP {box_ap:.1f} | mask AP {mask_ap:.1f} | {len(entries)} images | {report.ms_per_image:.0f} ms/image")
