@@ -183,7 +183,7 @@ def _execution_device(segmenter: Segmenter) -> str:
         devices = compiled.get_property("EXECUTION_DEVICES")
         text = ",".join(str(d) for d in devices) if isinstance(devices, (list, tuple)) else str(devices)
         return text or segmenter.device
-    except Exception:  # any runtime or plugin without the property: show what was asked for
+    except (RuntimeError, TypeError, StopIteration):  # a plugin without the property: show what was asked for
         return segmenter.device
 
 

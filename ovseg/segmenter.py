@@ -26,7 +26,7 @@ import openvino as ov
 
 from .decode import PASTE_MODES, Detections, PasteMode, decode, gather_labels_boxes_masks, gather_maskrcnn
 from .errors import ConfigError, InferenceError
-from .model import MASKRCNN_FAMILY, ModelInfo, compile_model, ov_message, read_model, reshape_input
+from .model import MASKRCNN_FAMILY, compile_model, ov_message, read_model, reshape_input
 from .preprocess import Transform, preprocess
 from .result import Result
 from .zoo import identify
@@ -230,7 +230,3 @@ class Segmenter:
             f"Segmenter({str(self.info.path)!r}, device={self.device!r}, threshold={self.threshold}, "
             f"paste={self.paste!r}, resize={self.resize!r})"
         )
-
-    @property
-    def model_info(self) -> ModelInfo:
-        return self.info

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from ..bench import PRECISIONS
 from ..capture import IMAGE_SUFFIXES, read_image
 from ..errors import ConfigError, OvsegError
 from ..segmenter import Segmenter
@@ -27,7 +28,6 @@ __all__ = [
     "check_writable",
 ]
 
-PRECISIONS = {"f32": "f32", "bf16": "bf16", "f16": "f16"}
 
 
 def threshold_arg(text: str) -> float:
@@ -69,7 +69,7 @@ def add_model_options(parser: argparse.ArgumentParser, *, threshold: float | Non
     )
     parser.add_argument(
         "--infer-precision",
-        choices=sorted(PRECISIONS),
+        choices=PRECISIONS,
         help="inference precision hint (OpenVINO's CPU default: bf16 on CPUs with AVX-512 BF16 or AMX, else f32)",
     )
     parser.add_argument(
@@ -95,7 +95,7 @@ def compile_config(args: argparse.Namespace) -> dict[str, Any]:
             raise ConfigError(f"expected --config KEY=VALUE, got {item!r}")
         config[key.strip()] = value.strip()
     if getattr(args, "infer_precision", None):
-        config["INFERENCE_PRECISION_HINT"] = PRECISIONS[args.infer_precision]
+        config["INFERENCE_PRECISION_HINT"] = args.infer_precision
     return config
 
 
