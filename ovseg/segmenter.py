@@ -163,9 +163,9 @@ class Segmenter:
             return gather_maskrcnn(outputs, self.threshold)
         return gather_labels_boxes_masks(outputs, self.threshold)
 
-    def decode(self, dets: Detections, transform: Transform, speed_ms: Mapping[str, float] | None = None) -> Result:
+    def decode(self, dets: Detections, transform: Transform) -> Result:
         """Map detections back to the image and paste their masks."""
-        return decode(dets, transform, paste=self.paste, speed_ms=speed_ms)
+        return decode(dets, transform, paste=self.paste)
 
     @staticmethod
     def request_outputs(request: ov.InferRequest) -> dict[str, np.ndarray]:

@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from ..bench import DEFAULT_DURATION_S, HINTS, PRECISIONS, BenchOptions, BenchReport, StageStats, run_bench
+from ..decode import PASTE_MODES
 from ..errors import ImageError
+from ..segmenter import RESIZE_POLICIES
 from .common import atomic_write, expand_inputs, positive_float_arg, threshold_arg
 
 
@@ -76,11 +78,11 @@ def register(sub: Any) -> None:
         help="e2e: keep detections with score >= T (default 0.5)",
     )
     parser.add_argument(
-        "--paste", choices=("legacy", "aligned"), help="e2e: mask paste algorithm (default: the Segmenter's)"
+        "--paste", choices=PASTE_MODES, help="e2e: mask paste algorithm (default: the Segmenter's)"
     )
     parser.add_argument(
         "--resize",
-        choices=("fit", "short-long", "stretch"),
+        choices=RESIZE_POLICIES,
         help="resize policy (default: the model's own; fit for the 0033 family)",
     )
     parser.set_defaults(func=run)

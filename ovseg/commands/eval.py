@@ -13,7 +13,9 @@ import openvino as ov
 from tqdm import tqdm
 
 from .._version import __version__
+from ..decode import PASTE_MODES
 from ..evaluation import evaluate_model, file_sha256, load_annotations, select_images
+from ..segmenter import RESIZE_POLICIES
 from .common import (
     add_model_options,
     atomic_write,
@@ -42,13 +44,13 @@ def register(sub: Any) -> None:
     parser.add_argument("--images", required=True, metavar="DIR", help="image folder (e.g. val2017/)")
     parser.add_argument("--annotations", required=True, metavar="JSON", help="COCO instances file (e.g. instances_val2017.json)")
     parser.add_argument(
-        "--resize", choices=("fit", "short-long", "stretch"), default=None,
+        "--resize", choices=RESIZE_POLICIES, default=None,
         help="fit: max height 480, max width 640 (fixed input); short-long: max short side 480, max long side 640 "
         "(portrait images through the network reshaped to 640x480); stretch: plain resize (0228, 1039, 1040, "
         "person-0007). Default: the catalogue model's own rule, else fit",
     )
     parser.add_argument(
-        "--paste", choices=("legacy", "aligned"), default="legacy",
+        "--paste", choices=PASTE_MODES, default="legacy",
         help="mask paste algorithm (default legacy: the protocol behind the card's AP)",
     )
     parser.add_argument("--limit", type=positive_int_arg, metavar="N", help="evaluate the first N images (by id)")

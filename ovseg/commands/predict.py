@@ -12,6 +12,7 @@ from typing import Any
 import cv2
 
 from ..coco import rle_from_crop
+from ..decode import PASTE_MODES
 from ..draw import Overlay
 from ..errors import ImageError, OvsegError
 from ..labels import coco_category_id
@@ -30,7 +31,7 @@ def register(sub: Any) -> None:
     add_model_options(parser)
     parser.add_argument("-o", "--output", default="out", metavar="DIR", help="output directory (default ./out)")
     parser.add_argument(
-        "--paste", choices=("legacy", "aligned"), default="aligned", help="mask paste algorithm (default aligned)"
+        "--paste", choices=PASTE_MODES, default="aligned", help="mask paste algorithm (default aligned)"
     )
     parser.set_defaults(func=run)
 
