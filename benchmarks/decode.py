@@ -27,7 +27,6 @@ import cv2
 import numpy as np
 import pycocotools.mask as mask_util
 
-from ovseg.coco import result_to_coco
 from ovseg.decode import decode, gather_maskrcnn
 from ovseg.preprocess import Transform, fit_size
 
@@ -114,10 +113,10 @@ def run_case(image_hw: tuple[int, int], n: int, threshold: float, repeats: int) 
     kept = len(gather_maskrcnn(outputs, threshold))
     contenders: dict[str, Callable[[], object]] = {
         "omz": lambda: omz_decode(outputs, tf, threshold),
-        "local": lambda: decode(gather_maskrcnn(outputs, threshold), tf),
+        "local": lambda: decode(gather_maskrcnn(outputs, threshold), tf, paste="legacy"),
         "aligned": lambda: decode(gather_maskrcnn(outputs, threshold), tf, paste="aligned"),
-        "full": lambda: decode(gather_maskrcnn(outputs, threshold), tf).masks,
-        "rle": lambda: result_to_coco(decode(gather_maskrcnn(outputs, threshold), tf), 0),
+        "full": lambda: decode(gather_maskrcnn(outputs, threshold), tf, paste="legacy").masks,
+        "rle": lambda: decode(gather_maskrcnn(outputs, threshold), tf, paste="legacy").to_coco(0),
         "omz_rle": lambda: omz_rle(outputs, tf, threshold),
     }
     times: dict[str, list[float]] = {k: [] for k in contenders}

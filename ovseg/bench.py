@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import math
-import resource
 import sys
 import time
 from collections import deque
@@ -34,8 +33,10 @@ import cv2
 import numpy as np
 import openvino as ov
 
-from .capture import read_image
 from .errors import ConfigError
+from .images import read_image
+from .model import compiled_property
+from .options import DEFAULT_BENCH_S, HINTS, INFER_PRECISIONS
 from .pipeline import Pipeline, optimal_requests
 from .segmenter import Segmenter
 
@@ -45,7 +46,6 @@ __all__ = [
     "BenchReport",
     "StageStats",
     "HINTS",
-    "PRECISIONS",
     "DEFAULT_DURATION_S",
     "compile_properties",
     "percentile",
@@ -56,10 +56,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 BenchMode = Literal["infer", "e2e"]
-HINTS: tuple[str, ...] = ("throughput", "latency", "cumulative_throughput", "none")
-PRECISIONS: tuple[str, ...] = ("f32", "bf16", "f16")
-#: benchmark_app's default run time on CPU and GPU when neither ``-t`` nor ``-niter`` is given.
-DEFAULT_DURATION_S = 60.0
+DEFAULT_DURATION_S = DEFAULT_BENCH_S
 
 
 @dataclass(frozen=True)
@@ -82,6 +79,7 @@ class BenchOptions:
             ``infer`` mode, as ``benchmark_app`` does).
         infer_precision: ``INFERENCE_PRECISION_HINT`` (``f32``, ``bf16``, ``f16``).
         cache_dir: ``CACHE_DIR`` for compiled blobs.
+        model_cache: the model cache catalogue names are read from (``--cache-dir``).
         latency_percentile: the percentile reported as "latency" (1..100, 50 = median).
         threshold, paste, resize: the Segmenter's settings (``e2e`` decodes with them;
             ``None``: the Segmenter's default paste, the model's own resize rule).
@@ -101,6 +99,7 @@ class BenchOptions:
     niter: int | None = None
     infer_precision: str | None = None
     cache_dir: str | None = None
+    model_cache: str | None = None
     latency_percentile: int = 50
     threshold: float = 0.5
     paste: str | None = None
@@ -112,8 +111,10 @@ class BenchOptions:
             raise ConfigError(f"expected mode 'infer' or 'e2e', got {self.mode!r}")
         if self.hint not in HINTS:
             raise ConfigError(f"expected hint one of {', '.join(HINTS)}, got {self.hint!r}")
-        if self.infer_precision is not None and self.infer_precision not in PRECISIONS:
-            raise ConfigError(f"expected infer_precision one of {', '.join(PRECISIONS)}, got {self.infer_precision!r}")
+        if self.infer_precision is not None and self.infer_precision not in INFER_PRECISIONS:
+            raise ConfigError(
+                f"expected infer_precision one of {', '.join(INFER_PRECISIONS)}, got {self.infer_precision!r}"
+            )
         for name in ("nireq", "nthreads", "niter"):
             value = getattr(self, name)
             if value is not None and value < 1:
@@ -245,12 +246,15 @@ def percentile(sorted_values: Sequence[float], pct: float) -> float:
 
 def cpu_seconds() -> float:
     """User + system CPU time of this process so far, all threads (seconds)."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+    return time.process_time()
 
 
 def peak_rss_mb() -> float:
-    """This process's peak resident set size in MiB (``getrusage``)."""
+    """This process's peak resident set size in MiB (``getrusage``; NaN where there is none)."""
+    try:
+        import resource  # POSIX only
+    except ImportError:  # pragma: no cover (Windows)
+        return math.nan
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     # Linux reports KiB, macOS bytes.
     return peak / (1024.0 * 1024.0) if sys.platform == "darwin" else peak / 1024.0
@@ -284,13 +288,7 @@ def _setup(seg: Segmenter, options: BenchOptions, nireq: int) -> dict[str, str]:
     compiled = next(iter(seg.compiled_models.values()))
 
     def prop(name: str) -> str:
-        try:
-            value = compiled.get_property(name)
-        except (RuntimeError, TypeError):
-            return ""
-        if isinstance(value, ov.Type):  # INFERENCE_PRECISION_HINT: "f32", not "<Type: 'float32'>"
-            return value.get_type_name()
-        return str(getattr(value, "name", value))  # enums such as PERFORMANCE_HINT
+        return compiled_property(compiled, name)
 
     return {
         "topology": seg.model_path.stem,
@@ -434,6 +432,7 @@ def run_bench(options: BenchOptions, *, core: ov.Core | None = None) -> BenchRep
         config=compile_properties(options),
         resize=options.resize,  # type: ignore[arg-type]
         core=core,
+        cache_dir=options.model_cache,
         **({"paste": options.paste} if options.paste else {}),
     )
     logger.info("compiled %s for %s in %.1f ms", seg.model_path.name, options.device, seg.compile_ms)

@@ -34,35 +34,12 @@ import cv2
 import numpy as np
 
 from .errors import CaptureError, ImageError
+from .images import IMAGE_SUFFIXES, is_image_file, list_images, read_image
 from .preprocess import as_bgr
 
-__all__ = ["FrameSource", "CaptureSource", "ImageSource", "FrameGrabber", "open_source", "read_image", "IMAGE_SUFFIXES"]
+__all__ = ["FrameSource", "CaptureSource", "ImageSource", "FrameGrabber", "open_source"]
 
 logger = logging.getLogger(__name__)
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".jp2")
-
-
-def read_image(path: Path) -> np.ndarray:
-    """Decode an image file as it is stored (16-bit, gray and alpha kept; the preprocessor
-    converts them). The one image reader of ovseg's commands, evaluation and benchmarks.
-
-    Raises:
-        ImageError: naming the file: absent, empty, unreadable or not decodable.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise ImageError(f"{path}: no such file")
-    try:
-        data = np.fromfile(path, dtype=np.uint8)
-    except OSError as error:
-        raise ImageError(f"{path}: expected a readable image file, got {error.strerror or error}") from None
-    if data.size == 0:
-        raise ImageError(f"{path}: expected an image file, got an empty file")
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
-    if image is None:
-        raise ImageError(f"{path}: expected an image OpenCV can decode (JPEG, PNG, BMP, TIFF, WebP), got undecodable data")
-    return image
 
 #: Frames the capture thread of a file source reads ahead of the consumer.
 READ_AHEAD = 4
@@ -242,14 +219,14 @@ def open_source(
         return CaptureSource(capture, name=text, live=(not finite) if live is None else live, finite=finite)
     path = Path(text)
     if path.is_dir():
-        images = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        images = list_images(path)
         if not images:
             kinds = ", ".join(IMAGE_SUFFIXES[:4])
             raise CaptureError(f"{path}: expected a directory with images ({kinds}, ...), got none")
         source: FrameSource = ImageSource(images, name=str(path), fps=image_fps)
     elif not path.exists():
         raise CaptureError(f"{text}: expected a camera index, video, image, directory or URL, got no such file")
-    elif path.suffix.lower() in IMAGE_SUFFIXES:
+    elif is_image_file(path):
         source = ImageSource([path], fps=image_fps)
     else:
         capture = open_capture(str(path))

@@ -1,15 +1,11 @@
-"""COCO: run-length encoding, results JSON, and evaluation with pycocotools.
+"""COCO scoring with pycocotools (the one module that imports it).
 
-Contract (pycocotools conventions, hidden behind these functions):
-
-- ``rle_from_crop(crop, offset, image_hw)``: compressed RLE ``{"size": [H, W], "counts": str}``
-  of a box-local bool mask, computed from the crop alone (no H x W array), identical to
-  ``pycocotools.mask.encode`` of the full mask. RLE runs go down the columns (column-major),
-  alternating 0-runs and 1-runs, starting with a (possibly empty) 0-run; pycocotools compresses
-  the run lengths into the string.
-- ``result_to_coco(result, image_id)``: COCO *results* dicts: ``image_id``, official
-  ``category_id`` (1..90), ``bbox`` ``[x, y, w, h]``, ``score``, ``segmentation``.
+- ``rle_from_mask(mask)``: compressed RLE of a full ``(H, W)`` mask by ``pycocotools.mask.encode``
+  (the reference :func:`ovseg.rle.rle_from_crop` is tested against).
 - ``evaluate(ground_truth, detections)``: COCOeval ``bbox`` and ``segm`` stats (12 floats each).
+
+COCO results dicts come from :meth:`ovseg.result.Result.to_coco`; RLE of box-local masks from
+:mod:`ovseg.rle` (numpy only).
 """
 
 from __future__ import annotations
@@ -24,87 +20,13 @@ import pycocotools.mask as mask_util
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from .labels import coco_category_id
-from .result import Result
-
-__all__ = ["rle_counts", "rle_from_crop", "rle_from_mask", "result_to_coco", "evaluate", "STAT_NAMES"]
-
-#: Names of COCOeval's 12 summary stats, in order.
-STAT_NAMES: tuple[str, ...] = (
-    "AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl",
-)
-
-
-def rle_counts(crop: np.ndarray, offset: tuple[int, int], image_hw: tuple[int, int]) -> list[int]:
-    """Uncompressed COCO RLE counts of a ``(h, w)`` bool crop at ``offset`` = (x, y) in an
-    ``image_hw`` image.
-
-    Each crop column is padded with a zero above and below so that no run crosses columns;
-    run boundaries found there are mapped to column-major image positions.
-    """
-    height, width = image_hw
-    x0, y0 = offset
-    h, w = crop.shape
-    if h == 0 or w == 0 or not crop.any():
-        return [height * width]
-    padded = np.zeros((w, h + 2), dtype=np.int8)
-    padded[:, 1:-1] = crop.T
-    steps = np.diff(padded.ravel())
-    starts = np.flatnonzero(steps == 1) + 1
-    ends = np.flatnonzero(steps == -1) + 1
-
-    def to_image(flat: np.ndarray) -> np.ndarray:
-        col, row = np.divmod(flat, h + 2)
-        return (x0 + col) * height + y0 + row - 1
-
-    starts, ends = to_image(starts), to_image(ends)
-    # A run that ends at the bottom of a full-height column and one that starts at the top of
-    # the next column are one run in column-major order.
-    joined = ends[:-1] == starts[1:]
-    if joined.any():
-        starts = np.concatenate([starts[:1], starts[1:][~joined]])
-        ends = np.concatenate([ends[:-1][~joined], ends[-1:]])
-    bounds = np.empty(2 * starts.size + 2, dtype=np.int64)
-    bounds[0], bounds[-1] = 0, height * width
-    bounds[1:-1:2], bounds[2:-1:2] = starts, ends
-    counts = np.diff(bounds).tolist()
-    if counts[-1] == 0:  # the mask reaches the last pixel: no closing 0-run
-        counts.pop()
-    return counts
-
-
-def _compress(counts: list[int], image_hw: tuple[int, int]) -> dict[str, Any]:
-    height, width = image_hw
-    rle = mask_util.frPyObjects({"size": [height, width], "counts": counts}, height, width)
-    return {"size": [height, width], "counts": rle["counts"].decode("ascii")}
-
-
-def rle_from_crop(crop: np.ndarray, offset: tuple[int, int], image_hw: tuple[int, int]) -> dict[str, Any]:
-    """Compressed COCO RLE (``counts`` a str) of a box-local mask, without an H x W array."""
-    return _compress(rle_counts(crop, offset, image_hw), image_hw)
+__all__ = ["rle_from_mask", "evaluate"]
 
 
 def rle_from_mask(mask: np.ndarray) -> dict[str, Any]:
     """Compressed COCO RLE of a full ``(H, W)`` mask, by ``pycocotools.mask.encode``."""
     rle = mask_util.encode(np.asfortranarray(mask.astype(np.uint8)))
     return {"size": [int(mask.shape[0]), int(mask.shape[1])], "counts": rle["counts"].decode("ascii")}
-
-
-def result_to_coco(result: Result, image_id: int) -> list[dict[str, Any]]:
-    """COCO results dicts, one per instance of ``result`` (see the module docstring)."""
-    detections = []
-    for inst in result:
-        x1, y1, x2, y2 = inst.box
-        detections.append(
-            {
-                "image_id": int(image_id),
-                "category_id": coco_category_id(inst.class_id),
-                "bbox": [round(x1, 2), round(y1, 2), round(x2 - x1, 2), round(y2 - y1, 2)],
-                "score": round(inst.score, 5),
-                "segmentation": rle_from_crop(inst.mask_crop, inst.mask_offset, result.image_hw),
-            }
-        )
-    return detections
 
 
 def evaluate(

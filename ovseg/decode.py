@@ -35,30 +35,27 @@ import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
 
 import cv2
 import numpy as np
 
-from .errors import OutputError
+from .errors import ConfigError, OutputError
 from .labels import NUM_CLASSES
+from .options import DEFAULT_PASTE, PASTE_MODES, PasteMode
 from .preprocess import Transform
 from .result import Result
 
 __all__ = [
-    "PasteMode",
     "Detections",
     "gather_maskrcnn",
     "gather_labels_boxes_masks",
     "decode",
     "paste_legacy",
     "paste_aligned",
+    "legacy_boxes",
 ]
 
 logger = logging.getLogger(__name__)
-
-PasteMode = Literal["legacy", "aligned"]
-PASTE_MODES: tuple[str, ...] = ("legacy", "aligned")
 
 
 @dataclass(frozen=True)
@@ -99,6 +96,12 @@ def _owned_probabilities(maps: np.ndarray) -> np.ndarray:
     return probs
 
 
+def _by_score(rows: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """``rows`` ordered by descending ``score`` (stable). The 0033 family already sorts its
+    slots; the newer family's rows and other exports need not."""
+    return rows[np.argsort(-score[rows], kind="stable")]
+
+
 def gather_maskrcnn(outputs: Mapping[str, np.ndarray], threshold: float = 0.0) -> Detections:
     """Select the detections of a 0033-family inference and copy out what decoding needs.
 
@@ -109,7 +112,8 @@ def gather_maskrcnn(outputs: Mapping[str, np.ndarray], threshold: float = 0.0) -
         threshold: keep slots with ``score >= threshold`` (0 keeps every non-empty slot).
 
     Returns:
-        :class:`Detections` in slot order.
+        :class:`Detections` by descending score (ties in slot order), the order of every
+        :class:`~ovseg.result.Result`.
     """
     classes = _output(outputs, "classes")
     scores = _output(outputs, "scores")
@@ -140,7 +144,7 @@ def gather_maskrcnn(outputs: Mapping[str, np.ndarray], threshold: float = 0.0) -
     with np.errstate(invalid="ignore"):
         keep = valid_class & (cls > 0) & np.isfinite(score) & (score >= threshold)
         keep &= np.isfinite(boxes).all(axis=1)
-    rows = np.flatnonzero(keep)
+    rows = _by_score(np.flatnonzero(keep), score)
     probs = _owned_probabilities(raw_masks[rows, cls[rows]])
     return Detections(
         boxes=boxes[rows].astype(np.float32, copy=True),
@@ -166,7 +170,7 @@ def gather_labels_boxes_masks(
         num_classes: labels must lie in ``0..num_classes-1``; others are dropped with a warning.
 
     Returns:
-        :class:`Detections` in row order, class ids converted to 1..80 (``label + 1``, the
+        :class:`Detections` by descending score (ties in row order), class ids converted to 1..80 (``label + 1``, the
         0033 family's numbering, so that person is 1 for both families).
     """
     labels = _output(outputs, "labels")
@@ -194,7 +198,7 @@ def gather_labels_boxes_masks(
     with np.errstate(invalid="ignore"):
         keep = valid_class & np.isfinite(score) & (score >= threshold) & (score != 0.0)
         keep &= np.isfinite(boxes5[:, :4]).all(axis=1)
-    rows = np.flatnonzero(keep)
+    rows = _by_score(np.flatnonzero(keep), score)
     probs = _owned_probabilities(masks[rows])
     return Detections(
         boxes=boxes5[rows, :4].astype(np.float32, copy=True),
@@ -210,7 +214,7 @@ _EMPTY_CROP = np.zeros((0, 0), dtype=np.bool_)
 _EMPTY_CROP.flags.writeable = False
 
 
-def _legacy_boxes(boxes_xyxy: np.ndarray, map_size: int) -> np.ndarray:
+def legacy_boxes(boxes_xyxy: np.ndarray, map_size: int) -> np.ndarray:
     """OMZ ``expand_box`` by ``(m + 2) / m`` then ``astype(int)``, for all boxes at once.
 
     The arithmetic is float32 like OMZ's on float32 boxes, so the truncated ints agree.
@@ -233,7 +237,7 @@ def paste_legacy(
     Args:
         prob: float32 ``(m, m)`` probability map covering the box.
         expanded_box: the box already enlarged by ``(m + 2) / m`` and truncated to ints
-            (``_legacy_boxes``), x0, y0, x1, y1 inclusive, original-image pixels.
+            (``legacy_boxes``), x0, y0, x1, y1 inclusive, original-image pixels.
         image_hw: (H, W) of the image pasted into.
 
     Returns:
@@ -311,7 +315,7 @@ def decode(
     dets: Detections,
     transform: Transform,
     *,
-    paste: PasteMode = "legacy",
+    paste: PasteMode = DEFAULT_PASTE,
 ) -> Result:
     """Map detections back to the original image and paste their masks (box-local).
 
@@ -324,7 +328,7 @@ def decode(
         A :class:`Result` whose boxes are original-image pixels clipped to ``[0, W] x [0, H]``.
     """
     if paste not in PASTE_MODES:
-        raise ValueError(f"expected paste 'legacy' or 'aligned', got {paste!r}")
+        raise ConfigError(f"expected paste 'legacy' or 'aligned', got {paste!r}")
     height, width = transform.image_hw
     if len(dets) == 0:
         return Result.empty(transform.image_hw)
@@ -337,7 +341,7 @@ def decode(
     offsets = np.zeros((len(dets), 2), dtype=np.int32)
     if paste == "legacy":
         # Paste with the float32 boxes, as OMZ does on its float32 outputs.
-        for i, ebox in enumerate(_legacy_boxes(boxes32, dets.mask_probs.shape[1]).tolist()):
+        for i, ebox in enumerate(legacy_boxes(boxes32, dets.mask_probs.shape[1]).tolist()):
             crop, offsets[i] = paste_legacy(dets.mask_probs[i], ebox, transform.image_hw)
             crops.append(crop)
     else:

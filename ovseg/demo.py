@@ -32,99 +32,33 @@ import collections
 import dataclasses
 import logging
 import math
-import os
-import queue
-import sys
-import threading
 import time
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
 
-from .capture import CaptureSource, FrameGrabber, FrameSource, ImageSource, open_source
-from .draw import Overlay
-from .errors import ConfigError, OvsegError
+from .background import END, Handoff
+from .capture import FrameGrabber, FrameSource
+from .controls import Controls
+from .draw import Overlay, draw_status
+from .errors import ConfigError
+from .model import compiled_property
 from .result import Result
 from .segmenter import Segmenter
+from .video import DEFAULT_FPS, VideoWriter, check_output
+from .window import open_window, window_closed
 
-__all__ = [
-    "run_demo",
-    "DemoSummary",
-    "Controls",
-    "draw_status",
-    "open_source",
-    "FrameSource",
-    "CaptureSource",
-    "ImageSource",
-    "check_output",
-    "VIDEO_FOURCC",
-    "KEY_HELP",
-]
+__all__ = ["run_demo", "DemoSummary"]
 
 logger = logging.getLogger(__name__)
-
-#: Output container (file suffix) -> the FourCC its writer uses.
-VIDEO_FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "XVID"}
-
-#: Frame rate of a written video when the source reports none (streams, some webcams).
-DEFAULT_FPS = 25.0
-
-KEY_HELP = "q quit, space pause, +/- threshold, m masks, b boxes"
 
 #: How often the window answers keys (milliseconds), whatever the time a frame takes.
 POLL_MS = 15
 
 #: A paused frame is segmented again this long after the last +/- key.
 RESEGMENT_DELAY_S = 0.3
-
-
-# -- keys, status, summary --------------------------------------------------------------------
-
-
-@dataclasses.dataclass
-class Controls:
-    """What the keys change: threshold, pause, masks, boxes (mutable, one per run)."""
-
-    threshold: float
-    masks: bool = True
-    boxes: bool = True
-    paused: bool = False
-    step: float = 0.05
-    min_threshold: float = 0.05
-    max_threshold: float = 0.95
-
-    def handle_key(self, key: int) -> str | None:
-        """Apply one ``cv2.waitKey`` code; returns ``"quit"``, ``"threshold"``, ``"draw"``,
-        ``"pause"`` or ``None`` (no key, or a key with no meaning)."""
-        if key < 0:
-            return None
-        char = chr(key & 0xFF)
-        if char in ("q", "Q", "\x1b"):
-            return "quit"
-        if char == " ":
-            self.paused = not self.paused
-            return "pause"
-        if char in ("+", "="):
-            return self._move(+self.step)
-        if char in ("-", "_"):
-            return self._move(-self.step)
-        if char in ("m", "M"):
-            self.masks = not self.masks
-            return "draw"
-        if char in ("b", "B"):
-            self.boxes = not self.boxes
-            return "draw"
-        return None
-
-    def _move(self, delta: float) -> str | None:
-        value = min(self.max_threshold, max(self.min_threshold, round(self.threshold + delta, 2)))
-        if value == self.threshold:
-            return None
-        self.threshold = value
-        return "threshold"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,33 +92,10 @@ class DemoSummary:
     output_fps: float | None = None
 
 
-def draw_status(image: np.ndarray, text: str) -> None:
-    """Write ``text`` in white on a dark band across the bottom of ``image`` (in place).
-
-    The bottom, because labels of boxes that touch the top edge are drawn there. The font
-    shrinks to fit the width (down to a legible minimum; beyond that the text is clipped).
-    """
-    height, width = image.shape[:2]
-    scale = max(0.4, min(height, width) / 900)
-    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
-    if tw > width - 12:
-        scale = max(0.3, scale * (width - 12) / tw)
-        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
-    band = min(height, th + base + 10)
-    region = image[height - band :]
-    region[...] = (region.astype(np.uint16) * 2 // 7).astype(np.uint8)  # darken to ~30 %
-    cv2.putText(image, text, (6, height - base - 5), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
-
-
 def _execution_device(segmenter: Segmenter) -> str:
     """The device that runs the model (``AUTO`` resolved where OpenVINO says), else as given."""
-    try:
-        compiled = next(iter(segmenter.compiled_models.values()))
-        devices = compiled.get_property("EXECUTION_DEVICES")
-        text = ",".join(str(d) for d in devices) if isinstance(devices, (list, tuple)) else str(devices)
-        return text or segmenter.device
-    except (RuntimeError, TypeError, StopIteration):  # a plugin without the property: show what was asked for
-        return segmenter.device
+    compiled = next(iter(segmenter.compiled_models.values()))
+    return compiled_property(compiled, "EXECUTION_DEVICES") or segmenter.device
 
 
 class _Rate:
@@ -210,57 +121,6 @@ class _Rate:
 
 
 # -- the loop --------------------------------------------------------------------------------
-
-
-def _fit_into(image: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
-    """``image`` scaled to fit ``hw`` and centred on black (a video has one frame size)."""
-    if image.shape[:2] == hw:
-        return image
-    height, width = hw
-    s = min(height / image.shape[0], width / image.shape[1])
-    new_w, new_h = max(1, int(image.shape[1] * s)), max(1, int(image.shape[0] * s))
-    canvas = np.zeros((height, width, 3), np.uint8)
-    y, x = (height - new_h) // 2, (width - new_w) // 2
-    canvas[y : y + new_h, x : x + new_w] = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA)
-    return canvas
-
-
-def check_output(path: str | Path) -> str:
-    """Check an output video path before any work: a known container, a folder that exists or
-    can be made. Returns the FourCC for its writer."""
-    path = Path(path)
-    fourcc = VIDEO_FOURCC.get(path.suffix.lower())
-    if fourcc is None:
-        raise ConfigError(f"expected an output video ending in {', '.join(VIDEO_FOURCC)}, got {path.name!r}")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise OvsegError(f"{path}: expected a folder that can hold the video, got {error.strerror or error}") from None
-    return fourcc
-
-
-def _open_window(name: str) -> None:
-    """Create the window, or say plainly why there can be none (Qt aborts the process when it
-    cannot reach a display, so that is checked first)."""
-    if sys.platform.startswith("linux") and not (
-        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.environ.get("QT_QPA_PLATFORM")
-    ):
-        raise ConfigError("expected a display for the window, got none ($DISPLAY is not set): run headless (--no-show)")
-    try:
-        cv2.namedWindow(name, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL)  # no Qt toolbar
-        cv2.setWindowTitle(name, f"{name}  ({KEY_HELP})")
-    except cv2.error as error:
-        raise ConfigError(
-            f"expected an OpenCV with a GUI (opencv-python), got one without ({str(error).strip().splitlines()[-1]}): "
-            "run headless (--no-show)"
-        ) from None
-
-
-def _window_closed(name: str) -> bool:
-    try:
-        return cv2.getWindowProperty(name, cv2.WND_PROP_VISIBLE) < 1
-    except cv2.error:
-        return True
 
 
 def _segment(
@@ -291,13 +151,12 @@ class _Run:
     """The state of one run: settings, keys, counters, the writer and the window."""
 
     def __init__(self, segmenter: Segmenter, source: FrameSource, *, show: bool, output_path: Path | None,
-                 fourcc: str, fps_out: float, overlay: Overlay, window_name: str,
+                 fps_out: float, overlay: Overlay, window_name: str,
                  on_frame: Callable[[np.ndarray, Result], None] | None) -> None:
         self.segmenter = segmenter
         self.source = source
         self.show = show
         self.output_path = output_path
-        self.fourcc = fourcc
         self.fps_out = fps_out
         self.overlay = overlay
         self.window_name = window_name
@@ -309,8 +168,7 @@ class _Run:
         self.device = _execution_device(segmenter)
         self.model_name = segmenter.model_path.stem
         self.rate = _Rate()
-        self.writer: cv2.VideoWriter | None = None
-        self.out_hw: tuple[int, int] | None = None
+        self.writer = VideoWriter(output_path, fps_out) if output_path is not None else None
         self.window = False
         self.frames = 0
         self.latency_ms = 0.0
@@ -343,7 +201,7 @@ class _Run:
         return drawn
 
     def open_window(self) -> None:
-        _open_window(self.window_name)
+        open_window(self.window_name)
         self.window = True
 
     def step(self, frame: np.ndarray, result: Result) -> None:
@@ -373,7 +231,7 @@ class _Run:
         while key != -1 and "quit" not in actions:  # every key so far: five "-" segment once
             actions.add(controls.handle_key(key))
             key = cv2.waitKey(1)
-        if "quit" in actions or _window_closed(self.window_name):
+        if "quit" in actions or window_closed(self.window_name):
             return False
         self.segmenter.threshold = controls.threshold
         if controls.paused != was_paused:
@@ -399,22 +257,12 @@ class _Run:
         return True
 
     def write(self, drawn: np.ndarray) -> None:
-        assert self.output_path is not None
-        if self.writer is None:
-            self.out_hw = (int(drawn.shape[0]), int(drawn.shape[1]))
-            size_wh = (self.out_hw[1], self.out_hw[0])
-            self.writer = cv2.VideoWriter(
-                str(self.output_path), cv2.VideoWriter_fourcc(*self.fourcc), self.fps_out, size_wh
-            )
-            if not self.writer.isOpened():
-                raise OvsegError(f"{self.output_path}: cannot write a {self.fourcc} video there")
-            logger.info("writing %s: %dx%d at %.2f fps", self.output_path, *size_wh, self.fps_out)
-        assert self.out_hw is not None
-        self.writer.write(_fit_into(drawn, self.out_hw))
+        assert self.writer is not None
+        self.writer.write(drawn)
 
     def close(self) -> None:
         if self.writer is not None:
-            self.writer.release()
+            self.writer.close()
         if self.window:
             cv2.destroyWindow(self.window_name)
             cv2.waitKey(1)  # let the GUI loop actually take the window down
@@ -433,74 +281,10 @@ class _Run:
             mean_infer_ms=self.infer_ms / frames if frames else 0.0,
             ended=ended,
             source=self.source.name,
-            output=self.output_path if self.writer is not None else None,
-            output_hw=self.out_hw,
-            output_fps=self.fps_out if self.writer is not None else None,
+            output=self.output_path if self.writer is not None and self.writer.written else None,
+            output_hw=self.writer.frame_hw if self.writer is not None else None,
+            output_fps=self.fps_out if self.writer is not None and self.writer.written else None,
         )
-
-
-_END = object()
-
-
-class _Worker:
-    """Runs the segmenter on its own thread and hands ``(frame, result)`` pairs over one slot.
-
-    The caller's thread thus only draws, writes and shows, and answers keys every few
-    milliseconds however long a frame takes to segment (0.6-1.2 s for the real 0033 on two
-    cores). The slot holds one pair: a caller that stops taking (pause) stops the worker.
-    """
-
-    def __init__(self, make_pairs: Callable[[], Generator[tuple[np.ndarray, Result], None, None]]) -> None:
-        self._slot: queue.Queue[Any] = queue.Queue(maxsize=1)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(make_pairs,), name="ovseg-segment", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def _run(self, make_pairs: Callable[[], Generator[tuple[np.ndarray, Result], None, None]]) -> None:
-        pairs = None
-        try:
-            pairs = make_pairs()
-            for pair in pairs:
-                if not self._put(pair):
-                    return
-            self._put(_END)
-        except BaseException as error:  # re-raised in the caller's thread by take()
-            self._put(error)
-        finally:
-            if pairs is not None:
-                pairs.close()  # here: a generator is closed by the thread that runs it
-
-    def _put(self, item: Any) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._slot.put(item, timeout=0.05)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def take(self, timeout_s: float) -> Any:
-        """The next pair, ``_END``, or ``None`` if none came within ``timeout_s``."""
-        try:
-            item = self._slot.get(timeout=timeout_s) if timeout_s > 0 else self._slot.get_nowait()
-        except queue.Empty:
-            return None
-        if isinstance(item, BaseException):
-            raise item
-        return item
-
-    def stop(self, join_timeout_s: float = 30.0) -> None:
-        self._stop.set()
-        try:
-            self._slot.get_nowait()  # unblock a put in progress
-        except queue.Empty:
-            pass
-        if self._thread.is_alive():
-            self._thread.join(join_timeout_s)
-            if self._thread.is_alive():
-                logger.warning("the segmenting thread did not stop within %.0f s", join_timeout_s)
 
 
 def run_demo(
@@ -549,17 +333,18 @@ def run_demo(
         if output_fps is not None and not (math.isfinite(output_fps) and output_fps > 0):
             raise ConfigError(f"expected an output frame rate > 0, got {output_fps}")
         output_path = Path(output) if output is not None else None
-        fourcc = check_output(output_path) if output_path is not None else ""
+        if output_path is not None:
+            check_output(output_path)
     except BaseException:
         source.release()  # the source is ours to release, however the run ends
         raise
     run = _Run(
-        segmenter, source, show=show, output_path=output_path, fourcc=fourcc,
+        segmenter, source, show=show, output_path=output_path,
         fps_out=output_fps or source.fps or DEFAULT_FPS, overlay=overlay or Overlay(),
         window_name=window_name, on_frame=on_frame,
     )
     grabber = FrameGrabber(source, stall_timeout_s=stall_timeout_s, first_frame_timeout_s=first_frame_timeout_s)
-    worker = _Worker(lambda: _segment(segmenter, grabber.frames(), source.live))
+    worker = Handoff(lambda: _segment(segmenter, grabber.frames(), source.live))
     original_threshold = segmenter.threshold
     ended = "end"
     try:
@@ -592,7 +377,7 @@ def run_demo(
     return summary
 
 
-def _loop(run: _Run, worker: _Worker, limit: int | None) -> str:
+def _loop(run: _Run, worker: Handoff, limit: int | None) -> str:
     """Take pairs from the worker until the source ends, the limit, or a quit key; returns
     how it ended. With a window, keys are polled every ``POLL_MS`` in between."""
     while True:
@@ -603,7 +388,7 @@ def _loop(run: _Run, worker: _Worker, limit: int | None) -> str:
         pair = worker.take(0.0 if run.window else 0.1)
         if pair is None:
             continue
-        if pair is _END:
+        if pair is END:
             if run.window and run.source.still and run.frames == 1:
                 logger.info("showing %s until a quit key (q/Esc) or the window is closed", run.source.name)
                 run.holding = True

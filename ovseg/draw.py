@@ -1,4 +1,4 @@
-"""Overlays: masks, contours, boxes and labels drawn onto a copy of an image.
+"""Overlays: masks, contours, boxes and labels drawn onto a copy of an image; status lines.
 
 Colours are fixed per class (the same class has the same colour in every frame and every
 run), spread around the hue circle by the golden ratio so neighbouring ids differ.
@@ -12,10 +12,11 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .errors import ImageError
 from .preprocess import as_bgr
 from .result import Result
 
-__all__ = ["class_color", "Overlay"]
+__all__ = ["class_color", "Overlay", "draw_status"]
 
 
 def class_color(class_id: int) -> tuple[int, int, int]:
@@ -48,7 +49,7 @@ class Overlay:
         """Return a new BGR uint8 image with ``result`` drawn on ``image`` (not modified)."""
         canvas = as_bgr(image).copy()
         if canvas.shape[:2] != result.image_hw:
-            raise ValueError(f"expected an image of size {result.image_hw}, got {canvas.shape[:2]}")
+            raise ImageError(f"expected an image of size {result.image_hw}, got {canvas.shape[:2]}")
         thickness = self.thickness or max(1, round(max(result.image_hw) / 500))
         # Lowest score first, so the most confident instance ends on top.
         order = np.argsort(-result.scores, kind="stable")[::-1].tolist()
@@ -113,7 +114,26 @@ class Overlay:
                     break
                 y, wrapped = 0, True
         placed.append((x, y, x + tag_w, y + tag_h))
-        cv2.rectangle(canvas, (x, y), (x + tag_w, y + tag_h), color, cv2.FILLED)
+        # cv2.rectangle includes its far corner: the tag covers exactly [x, x + tag_w) x [y, y + tag_h).
+        cv2.rectangle(canvas, (x, y), (x + tag_w - 1, y + tag_h - 1), color, cv2.FILLED)
         luminance = 0.114 * color[0] + 0.587 * color[1] + 0.299 * color[2]
         ink = (0, 0, 0) if luminance > 140 else (255, 255, 255)
         cv2.putText(canvas, text, (x + 2, y + th + 2), cv2.FONT_HERSHEY_SIMPLEX, scale, ink, weight, cv2.LINE_AA)
+
+
+def draw_status(image: np.ndarray, text: str) -> None:
+    """Write ``text`` in white on a dark band across the bottom of ``image`` (in place).
+
+    The bottom, because labels of boxes that touch the top edge are drawn there. The font
+    shrinks to fit the width (down to a legible minimum; beyond that the text is clipped).
+    """
+    height, width = image.shape[:2]
+    scale = max(0.4, min(height, width) / 900)
+    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    if tw > width - 12:
+        scale = max(0.3, scale * (width - 12) / tw)
+        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    band = min(height, th + base + 10)
+    region = image[height - band :]
+    region[...] = (region.astype(np.uint16) * 2 // 7).astype(np.uint8)  # darken to ~30 %
+    cv2.putText(image, text, (6, height - base - 5), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)

@@ -18,6 +18,9 @@ __all__ = [
     "DownloadError",
     "ConfigError",
     "CaptureError",
+    "InferenceError",
+    "ResultError",
+    "ResultIndexError",
 ]
 
 
@@ -39,6 +42,15 @@ class InterfaceError(ModelError):
 
 class DeviceError(OvsegError):
     """A device string that names no available device, or a device that cannot run the model."""
+
+
+class ResultError(OvsegError, ValueError):
+    """Arrays that do not make a valid :class:`~ovseg.result.Result` (shapes, sizes, ids)."""
+
+
+class ResultIndexError(OvsegError, IndexError):
+    """An index into a :class:`~ovseg.result.Result` outside its instances, or of a kind it
+    does not take."""
 
 
 class OutputError(OvsegError):

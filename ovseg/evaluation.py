@@ -9,24 +9,28 @@ preprocessing and decoding overlap with it.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import json
 import logging
+import platform
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import openvino as ov
 from pycocotools.coco import COCO
 
-from .capture import read_image
+from ._version import __version__
 from .coco import evaluate
 from .errors import DatasetError
+from .files import file_digest
+from .images import read_image
+from .model import compiled_property
 from .segmenter import Segmenter
 
-__all__ = ["EvalReport", "load_annotations", "select_images", "evaluate_model", "file_sha256"]
+__all__ = ["EvalReport", "load_annotations", "select_images", "evaluate_model", "eval_settings"]
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +52,6 @@ class EvalReport:
     detections: list[dict[str, Any]]
     image_ids: list[int]
     duration_s: float
-    settings: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ms_per_image(self) -> float:
@@ -106,14 +109,6 @@ def select_images(
     return entries
 
 
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def evaluate_model(
     segmenter: Segmenter,
     coco: COCO,
@@ -147,3 +142,28 @@ def evaluate_model(
     ids = [int(e["id"]) for e in entries]
     stats, text = evaluate(coco, detections, image_ids=ids)
     return EvalReport(stats=stats, summary_text=text, detections=detections, image_ids=ids, duration_s=duration)
+
+
+def eval_settings(
+    segmenter: Segmenter, report: EvalReport, *, annotations: str | Path, config: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Everything that decided the numbers of ``report``, for the ``--stats`` file: protocol,
+    resize, paste, precision, device, properties, the model and its sha256, the data, versions."""
+    compiled = next(iter(segmenter.compiled_models.values()))
+    return {
+        "protocol": "no score threshold, all slots; contiguous 1..80 -> COCO ids; RLE; COCOeval",
+        "resize": segmenter.resize,
+        "paste": segmenter.paste,
+        "precision": compiled_property(compiled, "INFERENCE_PRECISION_HINT") or "unknown",
+        "device": segmenter.device,
+        "config": dict(config),
+        "model": str(segmenter.model_path),
+        "model_sha256": file_digest(segmenter.model_path),
+        "annotations": str(annotations),
+        "images": len(report.image_ids),
+        "image_ids": report.image_ids if len(report.image_ids) <= 50 else None,
+        "ms_per_image": round(report.ms_per_image, 2),
+        "ovseg_version": __version__,
+        "openvino_version": ov.get_version(),
+        "python": platform.python_version(),
+    }

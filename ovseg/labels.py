@@ -6,6 +6,8 @@ slot. COCO's own category ids are sparse, 1..90, in the same order. Data only.
 
 from __future__ import annotations
 
+from .errors import ResultError
+
 __all__ = ["COCO_NAMES", "COCO_CATEGORY_IDS", "NUM_CLASSES", "class_name", "coco_category_id"]
 
 #: Names of the 80 COCO thing classes; ``COCO_NAMES[k - 1]`` is contiguous class ``k``.
@@ -104,6 +106,7 @@ COCO_CATEGORY_IDS: tuple[int, ...] = (
     80, 81, 82, 84, 85, 86, 87, 88, 89, 90,
 )
 
+
 NUM_CLASSES = len(COCO_NAMES)
 assert len(COCO_CATEGORY_IDS) == NUM_CLASSES
 
@@ -118,5 +121,5 @@ def class_name(class_id: int) -> str:
 def coco_category_id(class_id: int) -> int:
     """Official COCO category id (1..90) of contiguous class ``class_id`` (1..80)."""
     if not 1 <= class_id <= NUM_CLASSES:
-        raise ValueError(f"expected a contiguous class id in 1..{NUM_CLASSES}, got {class_id}")
+        raise ResultError(f"expected a contiguous class id in 1..{NUM_CLASSES}, got {class_id}")
     return COCO_CATEGORY_IDS[class_id - 1]

@@ -21,6 +21,7 @@ there (with the list of those that are), and ops a device cannot run.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import xml.etree.ElementTree as ET
@@ -30,10 +31,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import openvino as ov
 
+from .cache import ModelRef, resolve_model
+from .catalog import ModelEntry
 from .errors import DeviceError, InterfaceError, ModelError
-from .zoo import resolve_model
 
 __all__ = [
     "ModelInfo",
@@ -47,6 +50,8 @@ __all__ = [
     "compile_model",
     "reshape_input",
     "ov_message",
+    "compiled_property",
+    "request_outputs",
 ]
 
 logger = logging.getLogger(__name__)
@@ -78,19 +83,16 @@ class ModelInfo:
         family: interface family (``"maskrcnn"`` for 0033 / 0083, ``"labels-boxes-masks"`` for
             the newer OMZ models), recognised from the ports.
         input_hw: (height, width) of the image input.
-        num_slots: detections per inference (S); 0 when the model's N is dynamic.
-        num_channels: mask channels (C; 81 = background + 80 classes), 0 when class-agnostic.
-        mask_hw: (height, width) of each mask map (m x m).
-        ir_version: the IR's ``<net version>``, ``None`` for other formats.
+        entry: the catalogue entry when the model is a catalogue model (see
+            :class:`~ovseg.cache.ModelRef`), else ``None``.
+        precision: that entry's precision (``FP16``, ...), else ``None``.
     """
 
     path: Path
     family: str
     input_hw: tuple[int, int]
-    num_slots: int
-    num_channels: int
-    mask_hw: tuple[int, int]
-    ir_version: int | None = None
+    entry: ModelEntry | None = None
+    precision: str | None = None
 
 
 def ov_message(error: BaseException) -> str:
@@ -114,18 +116,22 @@ def ir_version(xml_path: Path) -> int | None:
     return None
 
 
-def read_model(path: str | Path, core: ov.Core | None = None) -> tuple[ov.Model, ModelInfo]:
+def read_model(
+    path: str | Path | ModelRef, core: ov.Core | None = None, *, cache: str | Path | None = None
+) -> tuple[ov.Model, ModelInfo]:
     """Read an IR (``.xml`` beside its ``.bin``) or an ONNX file and check its interface.
 
     ``path`` may also be a model catalogue name (``instance-segmentation-security-0083``,
-    optionally ``NAME:FP16-INT8``): it reads the cached IR (:func:`ovseg.zoo.resolve_model`).
+    optionally ``NAME:FP16-INT8``): it reads the IR cached in ``cache`` (default: the user's
+    model cache; :func:`ovseg.cache.resolve_model`).
 
     Raises:
         ModelError: the file is missing, is not a model, or is an IR older than v10; a catalogue
             name that is not cached (the message gives the ``ovseg fetch`` command).
         InterfaceError: the model is not of a supported family (see :func:`check_interface`).
     """
-    path = resolve_model(path)
+    ref = resolve_model(path, cache=cache)
+    path = ref.path
     if not path.is_file():
         raise ModelError(f"model file not found: expected an IR .xml or an .onnx file at {path}")
     version = None
@@ -147,8 +153,8 @@ def read_model(path: str | Path, core: ov.Core | None = None) -> tuple[ov.Model,
         model = core.read_model(path)
     except RuntimeError as error:
         raise ModelError(f"cannot read model {path}: {ov_message(error)}") from None
-    info = check_interface(model, path=path, ir_version=version)
-    return model, info
+    info = check_interface(model, path=path)
+    return model, dataclasses.replace(info, entry=ref.entry, precision=ref.precision)
 
 
 def _port_names(ports: Any) -> list[str]:
@@ -173,7 +179,7 @@ def _static_dims(port: Any, rank: int) -> list[int | None] | None:
     return [d.get_length() if d.is_static else None for d in shape]
 
 
-def check_interface(model: ov.Model, *, path: str | Path = "<model>", ir_version: int | None = None) -> ModelInfo:
+def check_interface(model: ov.Model, *, path: str | Path = "<model>") -> ModelInfo:
     """Check that ``model`` has the inputs and outputs of a supported family; which one is
     decided from the port names alone: ``im_data`` + ``im_info`` (0033 family), or ``image``
     with an output ``labels`` or ``masks`` (newer family, see :func:`_check_labels_family`).
@@ -185,7 +191,7 @@ def check_interface(model: ov.Model, *, path: str | Path = "<model>", ir_version
     where = Path(path).name
     newer_outputs = _find(outputs, "labels") is not None or _find(outputs, "masks") is not None
     if _find(inputs, "im_data") is None and _find(inputs, "image") is not None and newer_outputs:
-        return _check_labels_family(model, path=path, ir_version=ir_version)
+        return _check_labels_family(model, path=path)
     if _find(inputs, "im_data") is None or _find(inputs, "im_info") is None:
         raise InterfaceError(
             f"{where}: expected the inputs of the instance-segmentation-security-0033 family "
@@ -231,19 +237,10 @@ def check_interface(model: ov.Model, *, path: str | Path = "<model>", ir_version
             ok = False
         if not ok:
             raise InterfaceError(f"{where}: output {name}: expected {wanted[name]} with S static, got {_describe(port)}")
-    mask_dims = shapes["raw_masks"]
-    return ModelInfo(
-        path=Path(path),
-        family=MASKRCNN_FAMILY,
-        input_hw=(dims[2], dims[3]),
-        num_slots=int(slots),
-        num_channels=int(mask_dims[1]),
-        mask_hw=(int(mask_dims[2]), int(mask_dims[3])),
-        ir_version=ir_version,
-    )
+    return ModelInfo(path=Path(path), family=MASKRCNN_FAMILY, input_hw=(dims[2], dims[3]))
 
 
-def _check_labels_family(model: ov.Model, *, path: str | Path, ir_version: int | None) -> ModelInfo:
+def _check_labels_family(model: ov.Model, *, path: str | Path) -> ModelInfo:
     """The newer OMZ family: ``image`` f32 [1,3,H,W] -> ``labels`` [N] integer (or f32),
     ``boxes`` f32 [N,5], ``masks`` f32 [N,m,m]; N may be dynamic. Extra outputs are ignored."""
     inputs, outputs = model.inputs, model.outputs
@@ -284,16 +281,7 @@ def _check_labels_family(model: ov.Model, *, path: str | Path, ir_version: int |
             f"{where}: expected labels, boxes and masks with one first dimension N, "
             f"got {', '.join(_describe(_find(outputs, n)) for n in expected)}"
         )
-    mask_side = int(shapes["masks"][1])
-    return ModelInfo(
-        path=Path(path),
-        family=LABELS_FAMILY,
-        input_hw=(dims[2], dims[3]),
-        num_slots=counts.pop() if counts else 0,
-        num_channels=0,
-        mask_hw=(mask_side, mask_side),
-        ir_version=ir_version,
-    )
+    return ModelInfo(path=Path(path), family=LABELS_FAMILY, input_hw=(dims[2], dims[3]))
 
 
 def _named_devices(device: str) -> list[str]:
@@ -386,3 +374,24 @@ def reshape_input(model: ov.Model, input_hw: tuple[int, int]) -> ov.Model:
             f"(needed for portrait images with resize short-long): {ov_message(error)}"
         ) from None
     return clone
+
+
+def compiled_property(compiled: ov.CompiledModel, name: str) -> str:
+    """A compiled model's property as text (``""`` when the plugin does not have it): types by
+    name (``f32``, not ``<Type: 'float32'>``), enums by name (``THROUGHPUT``), lists joined by
+    commas (``EXECUTION_DEVICES``)."""
+    try:
+        value = compiled.get_property(name)
+    except (RuntimeError, TypeError):
+        return ""
+    if isinstance(value, ov.Type):
+        return value.get_type_name()
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value)
+    return str(getattr(value, "name", value))
+
+
+def request_outputs(request: ov.InferRequest) -> dict[str, np.ndarray]:
+    """Views of a finished request's outputs by every name of each port (valid until the
+    request runs again: copy what must outlive it)."""
+    return {name: request.get_tensor(port).data for port in request.model_outputs for name in port.get_names()}

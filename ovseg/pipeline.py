@@ -38,28 +38,45 @@ import queue
 import threading
 import time
 import weakref
-from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, Protocol
 
 import numpy as np
 import openvino as ov
 
+from .decode import Detections
 from .errors import ConfigError, InferenceError
+from .images import image_hw
 from .model import ov_message as _ov_message
+from .model import request_outputs
+from .preprocess import Transform
 from .result import Result
 
-if TYPE_CHECKING:  # the segmenter imports this module lazily; no import cycle at run time
-    from .decode import Detections
-    from .preprocess import Transform
-    from .segmenter import Segmenter
-
-__all__ = ["Pipeline", "optimal_requests"]
+__all__ = ["Pipeline", "StreamModel", "optimal_requests"]
 
 logger = logging.getLogger(__name__)
 
 _NOTHING = object()
 #: How long the stream waits for an event before it asks its requests whether one failed.
 _ORPHAN_POLL_S = 0.25
+
+
+class StreamModel(Protocol):
+    """What the pipeline needs of a model (:class:`~ovseg.segmenter.Segmenter` is one): the
+    compiled model per network input size and the three per-frame steps around inference."""
+
+    device: str
+
+    @property
+    def compiled_models(self) -> Mapping[tuple[int, int], ov.CompiledModel]: ...
+
+    def input_hw_for(self, image_hw: tuple[int, int]) -> tuple[int, int]: ...
+
+    def fill_inputs(self, request: ov.InferRequest, image: np.ndarray) -> Transform: ...
+
+    def gather(self, outputs: Mapping[str, np.ndarray]) -> Detections: ...
+
+    def decode(self, dets: Detections, transform: Transform) -> Result: ...
 
 
 def optimal_requests(compiled: ov.CompiledModel) -> int:
@@ -102,8 +119,9 @@ class Pipeline:
     """Asynchronous, ordered, bounded streaming over a :class:`~ovseg.segmenter.Segmenter`.
 
     Args:
-        segmenter: supplies the compiled model(s) and the building blocks (``preprocess``,
-            ``gather``, ``decode``); its settings (threshold, paste, resize) apply.
+        segmenter: supplies the compiled model(s) and the building blocks (``fill_inputs``,
+            ``gather``, ``decode``; :class:`StreamModel`); its settings (threshold, paste,
+            resize) apply.
         nireq: infer requests per network input size; default: the compiled model's
             ``OPTIMAL_NUMBER_OF_INFER_REQUESTS`` (2 on a 2-core CPU with the THROUGHPUT hint).
         max_in_flight: most frames pulled from the source and not yet yielded; default
@@ -117,7 +135,7 @@ class Pipeline:
     ...     ...
     """
 
-    def __init__(self, segmenter: Segmenter, *, nireq: int | None = None, max_in_flight: int | None = None) -> None:
+    def __init__(self, segmenter: StreamModel, *, nireq: int | None = None, max_in_flight: int | None = None) -> None:
         if nireq is not None and (not isinstance(nireq, int) or nireq < 1):
             raise ConfigError(f"expected nireq >= 1 (or None for the device's optimum), got {nireq!r}")
         if max_in_flight is not None and (not isinstance(max_in_flight, int) or max_in_flight < 1):
@@ -159,7 +177,7 @@ class Pipeline:
         frame.called_back = True
         try:
             frame.infer_ms = float(request.latency)
-            frame.dets = self.segmenter.gather(self.segmenter.request_outputs(request))
+            frame.dets = self.segmenter.gather(request_outputs(request))
         except BaseException as error:  # noqa: BLE001 - handed to the caller's thread
             frame.error = error
         self._decode_queue.put(frame)
@@ -288,8 +306,7 @@ class Pipeline:
                         if held is _NOTHING:
                             exhausted = True
                             break
-                    shape = getattr(held, "shape", ())
-                    input_hw = seg.input_hw_for((int(shape[0]), int(shape[1])) if len(shape) >= 2 else (0, 0))
+                    input_hw = seg.input_hw_for(image_hw(held))
                     with self._cond:
                         if self._idle[input_hw] == 0:
                             break

@@ -22,7 +22,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from .errors import ImageError
+from .errors import ConfigError, ImageError
 
 __all__ = ["Transform", "ResizeMode", "as_bgr", "fit_size", "preprocess"]
 
@@ -139,7 +139,7 @@ def preprocess(
     elif resize == "stretch":
         new_h, new_w, s = in_h, in_w, 1.0
     else:
-        raise ValueError(f"expected resize 'fit' or 'stretch', got {resize!r}")
+        raise ConfigError(f"expected resize 'fit' or 'stretch', got {resize!r}")
     if (new_h, new_w) != image_hw:
         bgr = cv2.resize(bgr, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
 
@@ -148,7 +148,7 @@ def preprocess(
         im_data = np.zeros(shape, dtype=np.float32)
     else:
         if out.shape != shape or out.dtype != np.float32:
-            raise ValueError(f"expected out of shape {shape} float32, got {out.shape} {out.dtype}")
+            raise ConfigError(f"expected out of shape {shape} float32, got {out.shape} {out.dtype}")
         im_data = out
         im_data[0, :, new_h:, :] = 0.0
         im_data[0, :, :new_h, new_w:] = 0.0

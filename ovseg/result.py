@@ -21,7 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from .labels import class_name
+from .errors import ResultError, ResultIndexError
+from .labels import class_name, coco_category_id
+from .rle import rle_from_crop
 
 __all__ = ["Instance", "Result"]
 
@@ -58,7 +60,7 @@ class Result:
 
     Attributes:
         boxes: float32 ``(N, 4)`` x1, y1, x2, y2 in original-image pixels, clipped to the image.
-        scores: float32 ``(N,)`` in [0, 1], in the model's order (descending).
+        scores: float32 ``(N,)`` in [0, 1]; descending in every result a Segmenter makes.
         class_ids: int32 ``(N,)`` contiguous COCO class ids 1..80.
         image_hw: (height, width) of the original image.
         mask_crops: N bool arrays ``(h_i, w_i)``, each instance's mask inside its paste region.
@@ -83,15 +85,15 @@ class Result:
         boxes = np.asarray(self.boxes)
         n = boxes.shape[0] if boxes.ndim == 2 else -1
         if boxes.ndim != 2 or boxes.shape[1] != 4:
-            raise ValueError(f"expected boxes of shape (N, 4), got {boxes.shape}")
+            raise ResultError(f"expected boxes of shape (N, 4), got {boxes.shape}")
         for name, shape in (("scores", (n,)), ("class_ids", (n,)), ("mask_offsets", (n, 2))):
             got = np.shape(getattr(self, name))
             if got != shape:
-                raise ValueError(f"expected {name} of shape {shape}, got {got}")
+                raise ResultError(f"expected {name} of shape {shape}, got {got}")
         if len(self.image_hw) != 2 or min(self.image_hw) < 1:
-            raise ValueError(f"expected image_hw (height, width) >= 1, got {self.image_hw}")
+            raise ResultError(f"expected image_hw (height, width) >= 1, got {self.image_hw}")
         if len(self.mask_crops) != n:
-            raise ValueError(f"expected {n} mask crops, got {len(self.mask_crops)}")
+            raise ResultError(f"expected {n} mask crops, got {len(self.mask_crops)}")
         set_("boxes", _owned(boxes, np.float32))
         set_("scores", _owned(self.scores, np.float32))
         set_("class_ids", _owned(self.class_ids, np.int32))
@@ -101,7 +103,7 @@ class Result:
         height, width = self.image_hw
         for i, (crop, (x, y)) in enumerate(zip(crops, self.mask_offsets.tolist(), strict=True)):
             if crop.ndim != 2 or x < 0 or y < 0 or x + crop.shape[1] > width or y + crop.shape[0] > height:
-                raise ValueError(
+                raise ResultError(
                     f"expected mask crop {i} inside the {height}x{width} image, "
                     f"got shape {crop.shape} at (x={x}, y={y})"
                 )
@@ -130,7 +132,7 @@ class Result:
         n = len(self)
         if isinstance(index, (int, np.integer)):
             if not -n <= index < n:
-                raise IndexError(f"expected an index in [-{n}, {n}), got {index}")
+                raise ResultIndexError(f"expected an index in [-{n}, {n}), got {index}")
             rows = np.array([index % n])
         elif isinstance(index, slice):
             rows = np.arange(n)[index]
@@ -138,14 +140,14 @@ class Result:
             index = np.asarray(index)
             if index.dtype == np.bool_:
                 if index.shape != (n,):
-                    raise IndexError(f"expected a bool mask of shape ({n},), got {index.shape}")
+                    raise ResultIndexError(f"expected a bool mask of shape ({n},), got {index.shape}")
                 rows = np.flatnonzero(index)
             elif np.issubdtype(index.dtype, np.integer) and index.ndim == 1:
                 if index.size and (index.min() < -n or index.max() >= n):
-                    raise IndexError(f"expected indices in [-{n}, {n}), got {index.tolist()}")
+                    raise ResultIndexError(f"expected indices in [-{n}, {n}), got {index.tolist()}")
                 rows = index % n if n else index
             else:
-                raise IndexError(f"expected an int, slice, int array or bool mask, got {index!r}")
+                raise ResultIndexError(f"expected an int, slice, int array or bool mask, got {index!r}")
         return Result(
             boxes=self.boxes[rows],
             scores=self.scores[rows],
@@ -217,9 +219,31 @@ class Result:
         return np.array([int(np.count_nonzero(c)) for c in self.mask_crops], dtype=np.int64)
 
     def to_coco(self, image_id: int) -> list[dict[str, Any]]:
-        """COCO results dicts (``image_id``, official ``category_id``, ``bbox`` as x, y, w, h,
-        ``score``, ``segmentation`` as compressed RLE with ``counts`` a str), one per instance."""
-        # Imported here: the COCO module sits above this one (it needs pycocotools).
-        from .coco import result_to_coco
+        """COCO results dicts, one per instance, loadable by pycocotools' ``COCO.loadRes``:
+        ``image_id``, official ``category_id`` (1..90), ``bbox`` ``[x, y, w, h]``, ``score``,
+        ``segmentation`` (compressed RLE, ``counts`` a str, computed from the crops)."""
+        return [
+            {
+                "image_id": int(image_id),
+                "category_id": record["category_id"],
+                "bbox": [round(x1, 2), round(y1, 2), round(x2 - x1, 2), round(y2 - y1, 2)],
+                "score": record["score"],
+                "segmentation": record["segmentation"],
+            }
+            for record, (x1, y1, x2, y2) in zip(self.to_records(), self.boxes.tolist(), strict=True)
+        ]
 
-        return result_to_coco(self, image_id)
+    def to_records(self) -> list[dict[str, Any]]:
+        """One JSON-ready dict per instance, the ``instances`` of ``ovseg predict``'s files:
+        ``label``, official COCO ``category_id``, ``score``, ``box`` (x1, y1, x2, y2 in original
+        pixels) and ``segmentation`` (compressed COCO RLE)."""
+        return [
+            {
+                "label": inst.label,
+                "category_id": coco_category_id(inst.class_id),
+                "score": round(inst.score, 5),
+                "box": [round(v, 2) for v in inst.box],
+                "segmentation": rle_from_crop(inst.mask_crop, inst.mask_offset, self.image_hw),
+            }
+            for inst in self
+        ]

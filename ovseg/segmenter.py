@@ -19,29 +19,24 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import openvino as ov
 
-from .decode import PASTE_MODES, Detections, PasteMode, decode, gather_labels_boxes_masks, gather_maskrcnn
+from .cache import ModelRef
+from .decode import Detections, decode, gather_labels_boxes_masks, gather_maskrcnn
 from .errors import ConfigError, InferenceError
-from .model import MASKRCNN_FAMILY, compile_model, ov_message, read_model, reshape_input
+from .images import image_hw
+from .model import MASKRCNN_FAMILY, compile_model, ov_message, read_model, request_outputs, reshape_input
+from .options import DEFAULT_PASTE, PASTE_MODES, RESIZE_POLICIES, PasteMode, ResizePolicy
+from .pipeline import Pipeline
 from .preprocess import Transform, preprocess
 from .result import Result
-from .zoo import identify
 
-__all__ = ["Segmenter", "ResizePolicy"]
+__all__ = ["Segmenter"]
 
 logger = logging.getLogger(__name__)
-
-#: ``fit``: every image into the model's own window (480x640 for 0033: "max height 480, max
-#: width 640"). ``short-long``: portrait images go through the network reshaped to the
-#: transposed window (640x480: "max short side 480, max long side 640"; 0033 family only).
-#: ``stretch``: plain resize to the window, aspect ratio not kept (0228, 1039, 1040,
-#: person-0007 were trained and evaluated so).
-ResizePolicy = Literal["fit", "short-long", "stretch"]
-RESIZE_POLICIES: tuple[str, ...] = ("fit", "short-long", "stretch")
 
 
 class Segmenter:
@@ -60,12 +55,14 @@ class Segmenter:
             "CACHE_DIR": "cache"}``.
         paste: mask paste algorithm: ``"aligned"`` (default; detectron2 semantics, +1.0 mask AP on
             the fixture set) or ``"legacy"`` (OMZ `segm_postprocess`, the protocol behind the card).
-        resize: ``"fit"``, ``"short-long"`` or ``"stretch"`` (see :data:`ResizePolicy`; for
-            ``short-long`` both input shapes are compiled up front). ``None``: the model's own
-            rule when it is a catalogue model (recognised by the content of its ``.xml``),
-            else ``"fit"``.
+        resize: ``"fit"``, ``"short-long"`` or ``"stretch"`` (see
+            :data:`ovseg.options.ResizePolicy`; for ``short-long`` both input shapes are compiled
+            up front). ``None``: the model's own rule when it is a catalogue model (named, or
+            recognised by the content of its ``.xml``), else ``"fit"``; the log says which at INFO.
         im_info_scale: pass the resize factor in ``im_info[2]`` (2019 demo) instead of 1.
         core: an ``openvino.Core`` to share between models.
+        cache_dir: the model cache catalogue names are looked up in (default ``$OVSEG_HOME``,
+            else the per-user cache; what ``ovseg fetch --cache-dir`` wrote to).
 
     Calling the segmenter on a BGR uint8 ``(H, W, 3)`` image (grayscale, BGRA and 16-bit
     images are converted) returns a :class:`~ovseg.result.Result`.
@@ -73,15 +70,16 @@ class Segmenter:
 
     def __init__(
         self,
-        model: str | Path,
+        model: str | Path | ModelRef,
         device: str = "CPU",
         threshold: float = 0.5,
         config: Mapping[str, Any] | None = None,
         *,
-        paste: PasteMode = "aligned",
+        paste: PasteMode = DEFAULT_PASTE,
         resize: ResizePolicy | None = None,
         im_info_scale: bool = False,
         core: ov.Core | None = None,
+        cache_dir: str | Path | None = None,
     ) -> None:
         if isinstance(threshold, bool) or not (isinstance(threshold, numbers.Real) and 0.0 <= float(threshold) <= 1.0):
             raise ConfigError(f"expected a threshold in [0, 1], got {threshold!r}")
@@ -95,7 +93,7 @@ class Segmenter:
         self.device = device
         self.config: dict[str, Any] = dict(config or {})
         self.core = core or ov.Core()
-        self._model, self.info = read_model(model, self.core)
+        self._model, self.info = read_model(model, self.core, cache=cache_dir)
         self.resize: ResizePolicy = resize or self._default_resize()
         if self.resize == "short-long" and self.info.family != MASKRCNN_FAMILY:
             raise ConfigError(f"expected resize 'fit' or 'stretch' for a {self.info.family} model, got 'short-long'")
@@ -118,10 +116,14 @@ class Segmenter:
     def _default_resize(self) -> ResizePolicy:
         """The catalogue's rule for a catalogue model, else ``fit`` (aspect kept, zero padding:
         the 0033 family's protocol and 0002 / 0091's)."""
-        known = identify(self.info.path) if self.info.path.suffix.lower() == ".xml" else None
-        if known is not None and known[0].resize in ("fit", "stretch"):
-            logger.info("%s is %s %s: resize %r", self.info.path, known[0].name, known[1], known[0].resize)
-            return known[0].resize  # type: ignore[return-value]
+        entry = self.info.entry
+        if entry is not None:
+            logger.info(
+                "%s is catalogue model %s %s: resize %r, its accuracy config's rule",
+                self.info.path.name, entry.name, self.info.precision, entry.resize,
+            )
+            return entry.resize  # type: ignore[return-value]
+        logger.info("%s is not a catalogue model: resize 'fit' (aspect kept, zero padding)", self.info.path.name)
         return "fit"
 
     # -- building blocks (also used by the streaming pipeline) ----------------------------
@@ -145,9 +147,8 @@ class Segmenter:
     def preprocess(self, image: np.ndarray, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, Transform]:
         """``im_data``, ``im_info`` and the :class:`Transform` of one image (see
         :func:`ovseg.preprocess.preprocess`); ``out`` may be an input tensor to fill."""
-        image_hw = (int(image.shape[0]), int(image.shape[1])) if getattr(image, "ndim", 0) >= 2 else (0, 0)
         mode = "stretch" if self.resize == "stretch" else "fit"
-        return preprocess(image, self.input_hw_for(image_hw), resize=mode, im_info_scale=self.im_info_scale, out=out)
+        return preprocess(image, self.input_hw_for(image_hw(image)), resize=mode, im_info_scale=self.im_info_scale, out=out)
 
     def fill_inputs(self, request: ov.InferRequest, image: np.ndarray) -> Transform:
         """Preprocess ``image`` straight into ``request``'s input tensor(s), for either family
@@ -167,15 +168,6 @@ class Segmenter:
         """Map detections back to the image and paste their masks."""
         return decode(dets, transform, paste=self.paste)
 
-    @staticmethod
-    def request_outputs(request: ov.InferRequest) -> dict[str, np.ndarray]:
-        """Views of a finished request's outputs by name (valid until it runs again)."""
-        return {
-            name: request.get_tensor(port).data
-            for port in request.model_outputs
-            for name in port.get_names()
-        }
-
     # -- streaming (ovseg.pipeline) ----------------------------------------------------------
 
     def stream(
@@ -193,8 +185,6 @@ class Segmenter:
             nireq: infer requests per input size (default: OPTIMAL_NUMBER_OF_INFER_REQUESTS).
             max_in_flight: most frames pulled and not yet yielded.
         """
-        from .pipeline import Pipeline  # imported here: the pipeline sits above this module
-
         return Pipeline(self, nireq=nireq, max_in_flight=max_in_flight).stream(frames)
 
     def map(self, images: Iterable[np.ndarray], *, nireq: int | None = None) -> list[Result]:
@@ -207,8 +197,7 @@ class Segmenter:
         """Segment one image (BGR uint8 ``(H, W, 3)``; see :func:`ovseg.preprocess.as_bgr`)."""
         t0 = time.perf_counter()
         with self._lock:
-            image_hw = (int(image.shape[0]), int(image.shape[1])) if getattr(image, "ndim", 0) >= 2 else (0, 0)
-            request = self._requests[self.input_hw_for(image_hw)]
+            request = self._requests[self.input_hw_for(image_hw(image))]
             transform = self.fill_inputs(request, image)
             t1 = time.perf_counter()
             try:
@@ -216,7 +205,7 @@ class Segmenter:
             except RuntimeError as error:
                 raise InferenceError(f"inference failed on {self.device}: {ov_message(error)}") from None
             t2 = time.perf_counter()
-            dets = self.gather(self.request_outputs(request))
+            dets = self.gather(request_outputs(request))
         result = self.decode(dets, transform)
         speed = {
             "preprocess": (t1 - t0) * 1e3,

@@ -16,8 +16,8 @@ import pytest
 
 import ovseg
 from ovseg.cli import main
-from ovseg.commands.common import read_image
 from ovseg.errors import ImageError, ModelError
+from ovseg.images import read_image
 
 from .conftest import F32
 

@@ -6,8 +6,9 @@ import numpy as np
 import pycocotools.mask as mask_util
 import pytest
 
-from ovseg.coco import result_to_coco, rle_from_crop, rle_from_mask
+from ovseg.coco import rle_from_mask
 from ovseg.result import Result
+from ovseg.rle import compress_counts, rle_counts, rle_from_crop
 
 
 def full(crop: np.ndarray, offset: tuple[int, int], hw: tuple[int, int]) -> np.ndarray:
@@ -47,9 +48,38 @@ def test_result_to_coco() -> None:
         mask_crops=(np.ones((3, 2), bool),),
         mask_offsets=np.array([[2, 3]], np.int32),
     )
-    (det,) = result_to_coco(res, image_id=42)
+    (det,) = res.to_coco(image_id=42)
     assert det["image_id"] == 42 and det["category_id"] == 13
     assert det["bbox"] == [1.5, 2.0, 2.5, 4.0] and det["score"] == pytest.approx(0.87654, abs=1e-5)
     decoded = mask_util.decode({"size": det["segmentation"]["size"], "counts": det["segmentation"]["counts"].encode()})
     assert decoded.sum() == 6 and decoded[3:6, 2:4].all()
-    assert res.to_coco(42) == [det]
+    (record,) = res.to_records()
+    assert record["segmentation"] == det["segmentation"] and record["category_id"] == 13
+    assert record["box"] == [1.5, 2.0, 4.0, 6.0] and record["label"] == "stop sign"
+
+
+def test_compressed_counts_equal_pycocotools_on_long_and_odd_runs() -> None:
+    # Runs around the 5-bit chunk edges, large ones, and differences that go negative.
+    rng = np.random.default_rng(3)
+    for _ in range(300):
+        runs = rng.choice([0, 1, 15, 16, 31, 32, 33, 1023, 1024, 70000], size=rng.integers(1, 12))
+        counts = [int(runs[0])] + [max(1, int(r)) for r in runs[1:]]
+        total = sum(counts)
+        ref = mask_util.frPyObjects({"size": [total, 1], "counts": counts}, total, 1)["counts"].decode()
+        assert compress_counts(counts) == ref, counts
+
+
+def test_rle_counts_of_an_empty_crop_is_one_zero_run() -> None:
+    assert rle_counts(np.zeros((3, 4), bool), (1, 1), (10, 10)) == [100]
+
+
+def test_vectorized_compression_equals_the_one_value_at_a_time_loop() -> None:
+    from ovseg.rle import compress_counts_reference
+
+    rng = np.random.default_rng(5)
+    for _ in range(2000):
+        scale = int(rng.choice([2, 16, 17, 33, 1025, 10**6, 2**40]))
+        counts = [int(v) for v in rng.integers(0, scale, size=rng.integers(1, 40))]
+        counts = [counts[0]] + [max(1, v) for v in counts[1:]]
+        assert compress_counts(counts) == compress_counts_reference(counts), counts
+    assert compress_counts([]) == ""

@@ -7,8 +7,8 @@ import logging
 import numpy as np
 import pytest
 
-from ovseg.decode import Detections, _legacy_boxes, decode, gather_maskrcnn, paste_aligned, paste_legacy
-from ovseg.errors import OutputError
+from ovseg.decode import Detections, decode, gather_maskrcnn, legacy_boxes, paste_aligned, paste_legacy
+from ovseg.errors import ConfigError, OutputError
 from ovseg.preprocess import Transform
 
 from .reference import aligned_paste_per_pixel, omz_segm_postprocess
@@ -54,7 +54,7 @@ def test_legacy_paste_equals_omz_bit_for_bit(image_hw: tuple[int, int]) -> None:
     for _ in range(150):
         prob, box = smooth_map(rng), random_box(rng, h, w)
         expected = omz_segm_postprocess(box, prob, h, w).astype(bool)
-        crop, offset = paste_legacy(prob, tuple(_legacy_boxes(box[None], 28)[0].tolist()), image_hw)
+        crop, offset = paste_legacy(prob, tuple(legacy_boxes(box[None], 28)[0].tolist()), image_hw)
         np.testing.assert_array_equal(full(crop, offset, h, w), expected)
 
 
@@ -168,5 +168,27 @@ def test_decode_maps_boxes_back_with_separate_scales_and_clips(paste: str) -> No
 
 def test_decode_rejects_unknown_paste() -> None:
     dets = Detections(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int32), np.zeros((0, 28, 28), np.float32))
-    with pytest.raises(ValueError, match="expected paste 'legacy' or 'aligned', got 'nearest'"):
+    with pytest.raises(ConfigError, match="expected paste 'legacy' or 'aligned', got 'nearest'"):
         decode(dets, Transform((10, 10), (10, 10), (10, 10), 1.0), paste="nearest")  # type: ignore[arg-type]
+
+
+def test_results_come_by_descending_score_whatever_the_slot_order() -> None:
+    from ovseg.decode import gather_labels_boxes_masks
+
+    scores = np.array([0.3, 0.9, 0.5, 0.9, 0.0, 0.7], np.float32)
+    out = {
+        "classes": np.array([1, 2, 3, 4, 0, 5], np.int32),
+        "scores": scores,
+        "boxes": np.tile(np.array([[10, 10, 50, 50]], np.float32), (6, 1)),
+        "raw_masks": np.full((6, 81, 28, 28), 0.9, np.float32),
+    }
+    tf = Transform(image_hw=(480, 640), resized_hw=(480, 640), input_hw=(480, 640), scale=1.0)
+    res = decode(gather_maskrcnn(out, threshold=0.0), tf)
+    assert res.scores.tolist() == pytest.approx([0.9, 0.9, 0.7, 0.5, 0.3])
+    assert res.class_ids.tolist() == [2, 4, 5, 3, 1]  # ties keep the slot order
+    newer = {
+        "labels": np.array([0, 1, 2], np.int64),
+        "boxes": np.array([[1, 1, 9, 9, 0.2], [1, 1, 9, 9, 0.8], [1, 1, 9, 9, 0.5]], np.float32),
+        "masks": np.full((3, 28, 28), 0.9, np.float32),
+    }
+    assert gather_labels_boxes_masks(newer).class_ids.tolist() == [2, 3, 1]

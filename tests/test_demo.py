@@ -21,8 +21,9 @@ import pytest
 
 from ovseg.capture import CaptureSource, ImageSource, open_source
 from ovseg.cli import main
-from ovseg.demo import Controls, draw_status, run_demo
-from ovseg.draw import Overlay, class_color
+from ovseg.controls import Controls
+from ovseg.demo import run_demo
+from ovseg.draw import Overlay, class_color, draw_status
 from ovseg.errors import CaptureError, ConfigError, OutputError
 from ovseg.segmenter import Segmenter
 
@@ -231,18 +232,34 @@ def test_image_folder_frames_fit_first_size(tiny_segmenter: Segmenter, tmp_path:
 # -- live sources drop stale frames, files drop none -----------------------------------------
 
 
-def test_live_source_processes_the_newest_frame(slow_model: Path) -> None:
-    segmenter = Segmenter(slow_model)
+class _GatedSegmenter(Segmenter):
+    """Segments a frame only after its camera has delivered two more: the frame read first of
+    those two is certainly stale when the second arrives, so dropping is deterministic."""
+
+    capture: FakeCapture
+
+    def __call__(self, image: np.ndarray) -> Any:
+        reads = self.capture.reads
+        deadline = time.monotonic() + 10
+        # Read k + 1 starts only once frame k is in the slot: 3 reads begun = 2 frames delivered.
+        while self.capture.reads < reads + 3 and time.monotonic() < deadline:
+            time.sleep(0.001)
+        return super().__call__(image)
+
+
+def test_live_source_processes_the_newest_frame(tiny_model: Path) -> None:
+    segmenter = _GatedSegmenter(tiny_model)
     capture = FakeCapture(synthetic_frames(10), then="more", delay_s=0.002)
+    segmenter.capture = capture
     overlay = RecordingOverlay()
 
     summary = run_demo(segmenter, CaptureSource(capture, name="fake camera", live=True), show=False,
                        limit=6, overlay=overlay)
 
     assert summary.frames == 6 and summary.ended == "limit"
-    assert summary.dropped > 0
+    assert summary.dropped >= 5  # at least one stale frame while each of frames 2..6 was segmented
     seen = overlay.seen
-    assert seen == sorted(set(seen)) and seen[-1] - seen[0] > len(seen)  # in order, with gaps
+    assert seen == sorted(set(seen)) and all(b - a >= 2 for a, b in zip(seen, seen[1:], strict=False))  # in order, with gaps
     # Never a queue: what was read is what was processed, dropped, or the one frame in the slot.
     assert capture.reads - summary.frames - summary.dropped <= 2
     assert capture.released.is_set()
@@ -583,7 +600,8 @@ def test_window_under_xvfb(xvfb: str, tiny_model: Path, tmp_path: Path) -> None:
     picture with the overlay and the status line. Set OVSEG_SCREENSHOT_DIR to keep it."""
     picture = np.full((300, 400, 3), 110, np.uint8)
     cv2.imwrite(str(tmp_path / "still.png"), picture)
-    proc = demo_process(xvfb, "-m", str(tiny_model), "-i", str(tmp_path / "still.png"))
+    # -t 0.3 shows the car too: its box, unlike the person's, has edges inside the picture.
+    proc = demo_process(xvfb, "-m", str(tiny_model), "-i", str(tmp_path / "still.png"), "-t", "0.3")
     try:
         shot_path = tmp_path / "window.png"
 
@@ -614,10 +632,42 @@ def test_window_under_xvfb(xvfb: str, tiny_model: Path, tmp_path: Path) -> None:
             band = shot[bottom : bottom + 14, grey[1].min() : grey[1].min() + 300]
             assert (band == 255).any() and np.median(band) < 60
         if shutil.which("xdotool"):
-            # Keys go to the focused window: masks off and boxes off redraw, then q quits.
+            # Keys go to the focused window: "m" takes the masks off, "b" the boxes, "q" quits.
             env = {**os.environ, "DISPLAY": xvfb}
-            subprocess.run(["xdotool", "search", "--name", "ovseg demo", "windowfocus", "--sync", "key", "m", "b", "q"],
-                           env=env, check=True, timeout=20, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+            def key(name: str) -> None:
+                subprocess.run(["xdotool", "search", "--name", "ovseg demo", "windowfocus", "--sync", "key", name],
+                               env=env, check=True, timeout=20, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+            if shutil.which("import") is not None:
+                person = np.array(class_color(1), np.float32)
+
+                def count(shot: np.ndarray, color: np.ndarray) -> int:
+                    return int(np.count_nonzero(np.abs(shot.astype(np.float32) - color).max(axis=2) < 12))
+
+                car = np.array(class_color(3), np.float32)
+                tinted, outlined, boxed = count(shot, (110 + person) / 2), count(shot, person), count(shot, car)
+                assert outlined > 200 and boxed > 200  # contours, boxes and tags in the class colours
+                key("m")
+                def shot_where(condition: Callable[[np.ndarray], bool]) -> Callable[[], np.ndarray | None]:
+                    def check() -> np.ndarray | None:
+                        s = screenshot(xvfb, shot_path)
+                        return s if s is not None and condition(s) else None
+
+                    return check
+
+                after_m = wait_for(shot_where(lambda s: count(s, (110 + person) / 2) < 0.01 * tinted), 20)
+                assert after_m is not None, "the masks stayed after the m key"
+                assert count(after_m, person) < outlined  # the person's contour went with its mask
+                key("b")
+                # The box outlines are thin anti-aliased lines (blends, not the class colour): what
+                # "b" changes is their pixels, the car box's two inner edges at the least (~350 px).
+                def changed(s: np.ndarray) -> int:
+                    return int(np.count_nonzero(np.abs(s.astype(np.int16) - after_m.astype(np.int16)).max(axis=2) > 20))
+
+                after_b = wait_for(shot_where(lambda s: changed(s) > 250), 20)
+                assert after_b is not None, "the boxes stayed after the b key"
+            key("q")
             assert proc.wait(20) == 0
         else:
             proc.send_signal(signal.SIGINT)  # what ^C does: the window is released in `finally`

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -29,14 +30,13 @@ GOOD_OUTPUTS = {
 
 def test_reads_a_good_model(tiny_model: Path) -> None:
     _, info = read_model(tiny_model)
-    assert info.family == "maskrcnn" and info.input_hw == (480, 640)
-    assert (info.num_slots, info.num_channels, info.mask_hw) == (100, 81, (28, 28))
-    assert info.ir_version == 11
+    assert (info.family, info.input_hw, info.path) == ("maskrcnn", (480, 640), tiny_model)
+    assert info.entry is None and info.precision is None  # not a catalogue model
 
 
 def test_float_classes_are_accepted(tmp_path: Path) -> None:
     _, info = read_model(custom_model(tmp_path, GOOD_INPUTS, {**GOOD_OUTPUTS, "classes": np.zeros(100, np.float32)}))
-    assert info.num_slots == 100
+    assert info.family == "maskrcnn"
 
 
 @pytest.mark.parametrize(
@@ -114,16 +114,21 @@ def test_unreadable_files(tmp_path: Path, name: str, content: str | None, messag
         read_model(path)
 
 
+AVAILABLE = ", ".join(ov.Core().available_devices)
+HAS_GPU = any(d.startswith("GPU") for d in ov.Core().available_devices)
+needs_no_gpu = pytest.mark.skipif(HAS_GPU, reason="this machine has a GPU: it cannot show the absent-GPU error")
+
+
 @pytest.mark.parametrize(
     "device, message",
     [
-        ("GPU", r"device 'GPU' is not available: expected one of CPU"),
-        ("HETERO:GPU,CPU", r"device 'GPU' is not available"),
+        pytest.param("GPU", rf"device 'GPU' is not available: expected one of {re.escape(AVAILABLE)}$", marks=needs_no_gpu),
+        pytest.param("HETERO:GPU,CPU", r"device 'GPU' is not available", marks=needs_no_gpu),
         ("MYRIAD", r"removed in OpenVINO 2023.0 .* use --device NPU"),
         ("AUTO:MYRIAD", r"removed in OpenVINO 2023.0"),
         ("VPU", r"use --device NPU"),
         ("", r"expected a device such as CPU, GPU, NPU or AUTO, got ''"),
-        ("TPU", r"device 'TPU' is not available: expected one of CPU"),
+        ("TPU", rf"device 'TPU' is not available: expected one of {re.escape(AVAILABLE)}$"),
         ("HETERO:", r"expected devices after HETERO: such as HETERO:GPU,CPU, got 'HETERO:'"),
     ],
 )

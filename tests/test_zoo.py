@@ -19,7 +19,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ovseg import zoo
+from ovseg import cache as cache_module
+from ovseg import catalog as catalog_module
+from ovseg import download
 from ovseg.cli import main
 from ovseg.errors import ConfigError, DownloadError, ModelError
 from ovseg.synthetic import labels_model, save_model
@@ -112,7 +114,7 @@ def publish(
     base: str | None = None,
     resize: str = "fit",
     extra: list[dict] | None = None,
-) -> zoo.Catalog:
+) -> catalog_module.Catalog:
     """Serve ``files`` ({"FP16/x.bin": bytes}) under /omz/NAME/ and write a catalogue for them."""
     by_precision: dict[str, list[dict]] = {}
     for rel, data in files.items():
@@ -130,7 +132,7 @@ def publish(
              "box_ap": 1.0, "mask_ap": 0.5, "files": by_precision}
     path = tmp_path / "catalog.json"
     path.write_text(json.dumps({"format": 1, "models": [entry, *(extra or [])]}))
-    return zoo.load_catalog(path)
+    return catalog_module.load_catalog(path)
 
 
 @pytest.fixture
@@ -158,7 +160,7 @@ def test_packaged_catalogue_is_models_catalog_json() -> None:
 
 def test_shipped_catalogue_facts(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OVSEG_CATALOG", raising=False)
-    catalog = zoo.load_catalog()
+    catalog = catalog_module.load_catalog()
     names = {e.name for e in catalog}
     assert names == {f"instance-segmentation-security-{n}" for n in ("0033", "0010", "0050", "0083", "0002",
                                                                      "0091", "0228", "1039", "1040")} | {
@@ -186,15 +188,15 @@ def test_bad_catalogue_is_a_config_error(tmp_path: Path) -> None:
     bad.write_text(json.dumps({"models": [{"name": "x", "family": "maskrcnn", "input_hw": [1, 1],
                                            "files": {"FP16": [{"name": "a", "url": "u", "size": 1, "hash": "md5:00"}]}}]}))
     with pytest.raises(ConfigError, match=r"expected a hash 'sha256:HEX' or 'sha384:HEX', got 'md5:00'"):
-        zoo.load_catalog(bad)
+        catalog_module.load_catalog(bad)
     with pytest.raises(ConfigError, match="cannot read the model catalogue"):
-        zoo.load_catalog(tmp_path / "missing.json")
+        catalog_module.load_catalog(tmp_path / "missing.json")
     no_xml = tmp_path / "no_xml.json"
     no_xml.write_text(json.dumps({"models": [{"name": "x", "family": "maskrcnn", "input_hw": [1, 1],
                                               "files": {"FP16": [{"name": "a.bin", "url": "u", "size": 1,
                                                                   "hash": "sha256:00"}]}}]}))
     with pytest.raises(ConfigError, match=r"x FP16: expected one .xml file, got \[\]"):
-        zoo.load_catalog(no_xml)
+        catalog_module.load_catalog(no_xml)
 
 
 def test_a_broken_catalogue_does_not_stop_local_models(
@@ -215,10 +217,10 @@ def test_a_broken_catalogue_does_not_stop_local_models(
 def test_cache_dir_precedence(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("OVSEG_HOME", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert zoo.cache_dir() == tmp_path / "xdg" / "ovseg"
+    assert cache_module.cache_dir() == tmp_path / "xdg" / "ovseg"
     monkeypatch.setenv("OVSEG_HOME", str(tmp_path / "home"))
-    assert zoo.cache_dir() == tmp_path / "home"
-    assert zoo.cache_dir(tmp_path / "explicit") == tmp_path / "explicit"
+    assert cache_module.cache_dir() == tmp_path / "home"
+    assert cache_module.cache_dir(tmp_path / "explicit") == tmp_path / "explicit"
 
 
 @pytest.mark.parametrize(
@@ -230,12 +232,12 @@ def test_cache_dir_precedence(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
     ],
 )
 def test_mirror_url(mirror: str | None, expected: str) -> None:
-    assert zoo.mirror_url("https://storage.openvinotoolkit.org/repositories/omz/a.bin?x=1", mirror) == expected
+    assert download.mirror_url("https://storage.openvinotoolkit.org/repositories/omz/a.bin?x=1", mirror) == expected
 
 
 def test_mirror_must_be_http() -> None:
     with pytest.raises(ConfigError, match=r"expected a mirror like https://host\[:port\]\[/path\], got 'ftp://x'"):
-        zoo.mirror_url("https://a/b", "ftp://x")
+        download.mirror_url("https://a/b", "ftp://x")
 
 
 # -- downloads -----------------------------------------------------------------------------
@@ -243,21 +245,21 @@ def test_mirror_must_be_http() -> None:
 
 def test_fetch_downloads_verifies_and_then_uses_the_cache(server: Served, tmp_path: Path, cache: Path) -> None:
     catalog = publish(server, tmp_path, FILES)
-    xml = zoo.fetch(NAME, "FP16", cache=cache, catalog=catalog)
+    xml = download.fetch(NAME, "FP16", cache=cache, catalog=catalog)
     assert xml == cache / NAME / "FP16" / f"{NAME}.xml"
     assert xml.read_bytes() == XML and xml.with_suffix(".bin").read_bytes() == BIN
     assert leftovers(cache) == [f"{NAME}/FP16/{NAME}.bin", f"{NAME}/FP16/{NAME}.xml"]
     assert [p for p, _ in server.requests] == [BIN_PATH, f"/omz/{NAME}/FP16/{NAME}.xml"]  # weights first
-    assert zoo.cached_precisions(catalog.get(NAME), cache) == ("FP16",)
-    zoo.fetch(NAME, "FP16", cache=cache, catalog=catalog)
+    assert cache_module.cached_precisions(catalog.get(NAME), cache) == ("FP16",)
+    download.fetch(NAME, "FP16", cache=cache, catalog=catalog)
     assert len(server.requests) == 2  # nothing downloaded again
-    zoo.fetch(NAME, "FP16", cache=cache, catalog=catalog, force=True)
+    download.fetch(NAME, "FP16", cache=cache, catalog=catalog, force=True)
     assert len(server.requests) == 4
 
 
 def test_sha256_is_checked_too(server: Served, tmp_path: Path, cache: Path) -> None:
     catalog = publish(server, tmp_path, FILES, algorithm="sha256")
-    assert zoo.fetch(NAME, "FP16", cache=cache, catalog=catalog, progress=True).is_file()  # with a tqdm bar
+    assert download.fetch(NAME, "FP16", cache=cache, catalog=catalog, progress=True).is_file()  # with a tqdm bar
 
 
 def test_hash_mismatch_deletes_and_says_expected_vs_got(server: Served, tmp_path: Path, cache: Path) -> None:
@@ -265,21 +267,21 @@ def test_hash_mismatch_deletes_and_says_expected_vs_got(server: Served, tmp_path
     catalog = publish(server, tmp_path, FILES, hashes={f"FP16/{NAME}.bin": wrong})
     got = hashlib.sha384(BIN).hexdigest()
     with pytest.raises(DownloadError, match=rf"sha384 mismatch: expected 0{{96}}, got {got}; the file was deleted"):
-        zoo.fetch(NAME, "FP16", cache=cache, catalog=catalog)
+        download.fetch(NAME, "FP16", cache=cache, catalog=catalog)
     assert leftovers(cache) == []
 
 
 def test_size_mismatch_deletes_and_says_expected_vs_got(server: Served, tmp_path: Path, cache: Path) -> None:
     catalog = publish(server, tmp_path, FILES, sizes={f"FP16/{NAME}.bin": len(BIN) - 10})
     with pytest.raises(DownloadError, match=rf"size mismatch: expected {len(BIN) - 10} bytes, got {len(BIN)}"):
-        zoo.fetch(NAME, "FP16", cache=cache, catalog=catalog)
+        download.fetch(NAME, "FP16", cache=cache, catalog=catalog)
     assert leftovers(cache) == []
 
 
 def test_server_file_shorter_than_the_catalogue_says(server: Served, tmp_path: Path, cache: Path) -> None:
     catalog = publish(server, tmp_path, FILES, sizes={f"FP16/{NAME}.bin": len(BIN) + 10})
     with pytest.raises(DownloadError, match=rf"size mismatch: expected {len(BIN) + 10} bytes, got {len(BIN)}"):
-        zoo.fetch(NAME, "FP16", cache=cache, catalog=catalog)
+        download.fetch(NAME, "FP16", cache=cache, catalog=catalog)
     assert leftovers(cache) == []
 
 
@@ -287,25 +289,25 @@ def test_http_404(server: Served, tmp_path: Path, cache: Path) -> None:
     catalog = publish(server, tmp_path, FILES)
     del server.files[BIN_PATH]
     with pytest.raises(DownloadError, match=r"GET http://127\.0\.0\.1:\d+/omz/.*\.bin: expected HTTP 200, got 404"):
-        zoo.fetch(NAME, "FP16", cache=cache, catalog=catalog)
+        download.fetch(NAME, "FP16", cache=cache, catalog=catalog)
     assert leftovers(cache) == []
 
 
 def test_unreachable_host_suggests_a_mirror(tmp_path: Path, cache: Path, server: Served) -> None:
     catalog = publish(server, tmp_path, FILES, base="http://127.0.0.1:1")
     with pytest.raises(DownloadError, match=r"expected a reachable server, got .* \(try --mirror\)"):
-        zoo.fetch(NAME, "FP16", cache=cache, catalog=catalog)
+        download.fetch(NAME, "FP16", cache=cache, catalog=catalog)
 
 
 def test_cut_connection_keeps_a_part_file_and_the_next_run_resumes(server: Served, tmp_path: Path, cache: Path) -> None:
     catalog = publish(server, tmp_path, FILES)
     server.cut_once.add(BIN_PATH)
     with pytest.raises(DownloadError, match=rf"expected {len(BIN)} bytes, got {len(BIN) // 2}.*run the same command"):
-        zoo.fetch(NAME, "FP16", cache=cache, catalog=catalog, retries=0)
+        download.fetch(NAME, "FP16", cache=cache, catalog=catalog, retries=0)
     # Nothing looks complete: only the .part, no .bin and no .xml.
     assert leftovers(cache) == [f"{NAME}/FP16/{NAME}.bin.part"]
-    assert zoo.cached_precisions(catalog.get(NAME), cache) == ()
-    xml = zoo.fetch(NAME, "FP16", cache=cache, catalog=catalog, retries=0)
+    assert cache_module.cached_precisions(catalog.get(NAME), cache) == ()
+    xml = download.fetch(NAME, "FP16", cache=cache, catalog=catalog, retries=0)
     assert server.gets(BIN_PATH) == [None, f"bytes={len(BIN) // 2}-"]  # resumed where it stopped
     assert xml.with_suffix(".bin").read_bytes() == BIN
     assert leftovers(cache) == [f"{NAME}/FP16/{NAME}.bin", f"{NAME}/FP16/{NAME}.xml"]
@@ -314,7 +316,7 @@ def test_cut_connection_keeps_a_part_file_and_the_next_run_resumes(server: Serve
 def test_cut_connection_is_retried_within_one_call(server: Served, tmp_path: Path, cache: Path) -> None:
     catalog = publish(server, tmp_path, FILES)
     server.cut_once.add(BIN_PATH)
-    xml = zoo.fetch(NAME, "FP16", cache=cache, catalog=catalog)
+    xml = download.fetch(NAME, "FP16", cache=cache, catalog=catalog)
     assert xml.with_suffix(".bin").read_bytes() == BIN
     assert len(server.gets(BIN_PATH)) == 2
 
@@ -325,7 +327,7 @@ def test_server_ignoring_range_restarts_cleanly(server: Served, tmp_path: Path, 
     part.parent.mkdir(parents=True)
     part.write_bytes(BIN[:1000])
     server.ignore_range.add(BIN_PATH)
-    xml = zoo.fetch(NAME, "FP16", cache=cache, catalog=catalog)
+    xml = download.fetch(NAME, "FP16", cache=cache, catalog=catalog)
     assert server.gets(BIN_PATH) == ["bytes=1000-"]
     assert xml.with_suffix(".bin").read_bytes() == BIN and not part.exists()
 
@@ -336,7 +338,7 @@ def test_a_206_for_another_range_restarts_cleanly(server: Served, tmp_path: Path
     part.parent.mkdir(parents=True)
     part.write_bytes(BIN[:1000])
     server.wrong_range.add(BIN_PATH)
-    xml = zoo.fetch(NAME, "FP16", cache=cache, catalog=catalog)
+    xml = download.fetch(NAME, "FP16", cache=cache, catalog=catalog)
     assert server.gets(BIN_PATH) == ["bytes=1000-", None]
     assert xml.with_suffix(".bin").read_bytes() == BIN
 
@@ -346,7 +348,7 @@ def test_corrupt_part_file_is_downloaded_again_from_the_start(server: Served, tm
     part = cache / NAME / "FP16" / f"{NAME}.bin.part"
     part.parent.mkdir(parents=True)
     part.write_bytes(b"\x00" * 1000)  # not the first 1000 bytes of the file
-    xml = zoo.fetch(NAME, "FP16", cache=cache, catalog=catalog)
+    xml = download.fetch(NAME, "FP16", cache=cache, catalog=catalog)
     assert server.gets(BIN_PATH) == ["bytes=1000-", None]  # resume, hash mismatch, clean restart
     assert xml.with_suffix(".bin").read_bytes() == BIN
 
@@ -360,27 +362,27 @@ def test_a_second_concurrent_fetch_is_refused(server: Served, tmp_path: Path, ca
     with (cache / NAME / ".lock").open("a") as held:
         fcntl.flock(held, fcntl.LOCK_EX)  # what a running `ovseg fetch` holds
         with pytest.raises(DownloadError, match=r"expected no other download into .*, got one in progress"):
-            zoo.fetch(NAME, cache=cache, catalog=catalog)
+            download.fetch(NAME, cache=cache, catalog=catalog)
     assert server.requests == []
-    assert zoo.fetch(NAME, cache=cache, catalog=catalog).is_file()  # released: it goes ahead
+    assert download.fetch(NAME, cache=cache, catalog=catalog).is_file()  # released: it goes ahead
 
 
 def test_mirror_replaces_scheme_and_host(
     server: Served, tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     catalog = publish(server, tmp_path, FILES, base="https://storage.invalid")
-    assert zoo.fetch(NAME, "FP16", cache=cache, catalog=catalog, mirror=server.url("")).is_file()
+    assert download.fetch(NAME, "FP16", cache=cache, catalog=catalog, mirror=server.url("")).is_file()
     monkeypatch.setenv("OVSEG_MIRROR", server.url(""))
-    assert zoo.fetch(NAME, "FP16", cache=cache, catalog=catalog, force=True).is_file()
+    assert download.fetch(NAME, "FP16", cache=cache, catalog=catalog, force=True).is_file()
     assert len(server.requests) == 4
 
 
 def test_unknown_name_and_precision(server: Served, tmp_path: Path, cache: Path) -> None:
     catalog = publish(server, tmp_path, FILES)
     with pytest.raises(ModelError, match=r"unknown model 'test-model-0010'.*did you mean test-model-0001"):
-        zoo.fetch("test-model-0010", cache=cache, catalog=catalog)
+        download.fetch("test-model-0010", cache=cache, catalog=catalog)
     with pytest.raises(ModelError, match=r"expected a precision in FP16, got 'FP32'"):
-        zoo.fetch(NAME, "FP32", cache=cache, catalog=catalog)
+        download.fetch(NAME, "FP32", cache=cache, catalog=catalog)
 
 
 # -- names -> files ------------------------------------------------------------------------
@@ -390,25 +392,33 @@ def test_resolve_gives_the_exact_fetch_command(server: Served, tmp_path: Path, c
     catalog = publish(server, tmp_path, FILES)
     with pytest.raises(ModelError, match=rf"not in the model cache .*: run `ovseg fetch {NAME} --precision FP16 "
                        rf"--cache-dir {cache}`"):
-        zoo.resolve_model(NAME, cache=cache, catalog=catalog)
-    zoo.fetch(NAME, cache=cache, catalog=catalog)
-    assert zoo.resolve_model(NAME, cache=cache, catalog=catalog) == cache / NAME / "FP16" / f"{NAME}.xml"
-    assert zoo.resolve_model(f"{NAME}:FP16", cache=cache, catalog=catalog).is_file()
+        cache_module.resolve_model(NAME, cache=cache, catalog=catalog)
+    download.fetch(NAME, cache=cache, catalog=catalog)
+    ref = cache_module.resolve_model(NAME, cache=cache, catalog=catalog)
+    assert ref.path == cache / NAME / "FP16" / f"{NAME}.xml"
+    assert (ref.entry.name, ref.precision, ref.by_name) == (NAME, "FP16", True)
+    assert cache_module.resolve_model(f"{NAME}:FP16", cache=cache, catalog=catalog).path.is_file()
     existing = tmp_path / "catalog.json"
-    assert zoo.resolve_model(existing, catalog=catalog) == existing
-    assert zoo.resolve_model("some/dir/model.xml", catalog=catalog) == Path("some/dir/model.xml")
+    assert cache_module.resolve_model(existing, catalog=catalog).path == existing
+    some = cache_module.resolve_model("some/dir/model.xml", catalog=catalog)
+    assert (some.path, some.entry, some.by_name) == (Path("some/dir/model.xml"), None, False)
+    # The cached .xml under another name is still recognised by its content.
+    copy = tmp_path / "renamed.xml"
+    copy.write_bytes(ref.path.read_bytes())
+    known = cache_module.resolve_model(copy, catalog=catalog)
+    assert (known.entry.name, known.precision, known.by_name) == (NAME, "FP16", False)
 
 
 def test_resolve_points_0033_to_0083(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OVSEG_CATALOG", raising=False)
     with pytest.raises(ModelError, match=r"pre-v10 IR; use instance-segmentation-security-0083 "):
-        zoo.resolve_model("instance-segmentation-security-0033")
+        cache_module.resolve_model("instance-segmentation-security-0033")
 
 
 def test_resolve_suggests_close_names(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OVSEG_CATALOG", raising=False)
     with pytest.raises(ModelError, match=r"got neither; did you mean instance-segmentation-security-0083"):
-        zoo.resolve_model("instance-segmentation-security-0038")
+        cache_module.resolve_model("instance-segmentation-security-0038")
 
 
 def test_segmenter_by_name(
@@ -426,7 +436,8 @@ def test_segmenter_by_name(
     monkeypatch.setenv("OVSEG_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("OVSEG_MIRROR", raising=False)
 
-    with pytest.raises(ModelError, match=rf"run `ovseg fetch {NAME} --precision FP16`"):
+    # The entry has FP32 only: the suggested command must name a precision it has.
+    with pytest.raises(ModelError, match=rf"run `ovseg fetch {NAME} --precision FP32`"):
         ovseg.Segmenter(NAME)
     assert main(["fetch", NAME, "--precision", "FP32", "--quiet"]) == 0
     seg = ovseg.Segmenter(NAME, threshold=0.0, config={"INFERENCE_PRECISION_HINT": "f32"})
@@ -470,3 +481,39 @@ def test_predict_with_an_uncached_name_prints_the_fetch_command(
     assert main(["predict", str(image), "--model", "instance-segmentation-security-0083:FP16-INT8"]) == 2
     err = capsys.readouterr().err
     assert "run `ovseg fetch instance-segmentation-security-0083 --precision FP16-INT8`" in err
+
+
+def test_cache_dir_reaches_every_command_and_the_segmenter(
+    server: Served, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Fetched into a custom cache, a name works with --cache-dir in predict, eval's model
+    options, bench, devices and Segmenter(cache_dir=); without it, the default cache is looked in."""
+    import cv2
+
+    import ovseg
+
+    ir = save_model(labels_model(labels=[0], scores=[0.9], boxes=[[0, 0, 1, 1]], boxes_relative=True,
+                                 input_hw=(64, 96)), tmp_path / "ir" / "m.xml")
+    files = {f"FP32/{NAME}.bin": ir.with_suffix(".bin").read_bytes(), f"FP32/{NAME}.xml": ir.read_bytes()}
+    publish(server, tmp_path, files)
+    monkeypatch.setenv("OVSEG_CATALOG", str(tmp_path / "catalog.json"))
+    monkeypatch.setenv("OVSEG_HOME", str(tmp_path / "default-cache"))
+    custom = tmp_path / "custom-cache"
+    assert main(["fetch", NAME, "--precision", "FP32", "--cache-dir", str(custom), "--quiet"]) == 0
+    capsys.readouterr()
+
+    seg = ovseg.Segmenter(NAME, cache_dir=custom, threshold=0.0)
+    assert seg.model_path == custom / NAME / "FP32" / f"{NAME}.xml"
+    with pytest.raises(ModelError, match=rf"not in the model cache {tmp_path / 'default-cache'}"):
+        ovseg.Segmenter(NAME)
+
+    image = tmp_path / "a.png"
+    cv2.imwrite(str(image), np.zeros((30, 50, 3), np.uint8))
+    out = tmp_path / "out"
+    assert main(["predict", str(image), "-m", NAME, "--cache-dir", str(custom), "-o", str(out), "-t", "0"]) == 0
+    assert json.loads((out / "a.json").read_text())["instances"][0]["label"] == "person"
+    assert main(["bench", "-m", NAME, "--cache-dir", str(custom), "-niter", "2", "-t", "0.1"]) == 0
+    assert main(["devices", "-m", NAME, "--cache-dir", str(custom)]) == 0
+    assert "can run it" in capsys.readouterr().out
+    assert main(["predict", str(image), "-m", NAME, "-o", str(out)]) == 2
+    assert f"run `ovseg fetch {NAME} --precision FP32`" in capsys.readouterr().err

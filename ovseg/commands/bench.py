@@ -13,13 +13,14 @@ import argparse
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..bench import DEFAULT_DURATION_S, HINTS, PRECISIONS, BenchOptions, BenchReport, StageStats, run_bench
-from ..decode import PASTE_MODES
 from ..errors import ImageError
-from ..segmenter import RESIZE_POLICIES
-from .common import atomic_write, expand_inputs, positive_float_arg, threshold_arg
+from ..options import DEFAULT_BENCH_S, HINTS, INFER_PRECISIONS, PASTE_MODES, RESIZE_POLICIES
+from .common import add_cache_option, expand_inputs, positive_float_arg, threshold_arg
+
+if TYPE_CHECKING:
+    from ..bench import BenchOptions, BenchReport
 
 
 def register(sub: Any) -> None:
@@ -34,6 +35,7 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "-m", "--model", required=True, help="model IR .xml (its .bin beside it), .onnx, or a catalogue name"
     )
+    add_cache_option(parser, dest="model_cache")
     parser.add_argument("-d", "--device", default="CPU", help="OpenVINO device (default CPU)")
     parser.add_argument(
         "--mode", choices=("infer", "e2e"), default="infer",
@@ -60,11 +62,11 @@ def register(sub: Any) -> None:
     parser.add_argument("-nthreads", "--number_threads", type=int, metavar="N", help="CPU inference threads")
     parser.add_argument(
         "-t", "--time", type=positive_float_arg, metavar="SECONDS",
-        help=f"run time in seconds (default {DEFAULT_DURATION_S:g} unless -niter is given)",
+        help=f"run time in seconds (default {DEFAULT_BENCH_S:g} unless -niter is given)",
     )
     parser.add_argument("-niter", "--number_iterations", type=int, metavar="N", help="iterations to run")
-    parser.add_argument("-infer_precision", choices=PRECISIONS, help="inference precision hint")
-    parser.add_argument("-cdir", "--cache_dir", metavar="DIR", help="model cache directory")
+    parser.add_argument("-infer_precision", choices=INFER_PRECISIONS, help="inference precision hint")
+    parser.add_argument("-cdir", "--cache_dir", metavar="DIR", help="OpenVINO's cache of compiled models (CACHE_DIR)")
     parser.add_argument(
         "-latency_percentile", "--latency_percentile", type=int, default=50, metavar="P",
         help="percentile reported as latency, 1..100 (default 50: median)",
@@ -89,6 +91,8 @@ def register(sub: Any) -> None:
 
 
 def options_from_args(args: argparse.Namespace) -> BenchOptions:
+    from ..bench import BenchOptions
+
     inputs = tuple(expand_inputs(args.input))
     if args.input and not inputs:
         raise ImageError(f"expected image files or directories with images, got none in {args.input}")
@@ -113,6 +117,7 @@ def options_from_args(args: argparse.Namespace) -> BenchOptions:
         threshold=args.threshold,
         paste=args.paste,
         resize=args.resize,
+        model_cache=args.model_cache,
     )
 
 
@@ -124,7 +129,7 @@ def format_report(report: BenchReport) -> list[str]:
     """The console report, benchmark_app's lines and order, ``[ INFO ]`` prefixed."""
     opts, setup = report.options, report.setup
     pct = opts.latency_percentile
-    lat: StageStats = report.latency
+    lat = report.latency
     lines = [
         f"Model: {opts.model} ({setup.get('input sizes', '')}), device {opts.device}, mode {opts.mode}"
         + (" (preloaded frames)" if opts.preload else ""),
@@ -155,6 +160,9 @@ def format_report(report: BenchReport) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..bench import run_bench
+    from ..files import atomic_write
+
     options = options_from_args(args)
     report = run_bench(options)
     lines = format_report(report)

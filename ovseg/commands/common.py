@@ -1,31 +1,32 @@
-"""Options and helpers shared by the subcommands."""
+"""Options and helpers shared by the subcommands.
+
+Light on purpose: the command modules import only this, ``ovseg.options`` and
+``ovseg.errors`` at module level, so that ``ovseg --help`` and ``--version`` load neither
+OpenVINO nor pycocotools; each command imports what it runs inside its ``run``.
+"""
 
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..bench import PRECISIONS
-from ..capture import IMAGE_SUFFIXES, read_image
-from ..errors import ConfigError, OvsegError
-from ..segmenter import Segmenter
+from ..errors import ConfigError
+from ..options import INFER_PRECISIONS
+
+if TYPE_CHECKING:
+    from ..segmenter import Segmenter
 
 __all__ = [
     "threshold_arg",
     "positive_int_arg",
     "positive_float_arg",
-    "IMAGE_SUFFIXES",
     "add_model_options",
+    "add_cache_option",
     "segmenter_from_args",
     "compile_config",
     "expand_inputs",
-    "read_image",
-    "atomic_write",
-    "check_writable",
 ]
 
 
@@ -58,18 +59,27 @@ def positive_int_arg(text: str) -> int:
     return int(text)
 
 
+def add_cache_option(parser: argparse.ArgumentParser, dest: str = "cache_dir") -> None:
+    """--cache-dir: where catalogue names are fetched to and looked up."""
+    parser.add_argument(
+        "--cache-dir", metavar="DIR", dest=dest,
+        help="model cache that catalogue names are fetched to and read from (default $OVSEG_HOME or the per-user cache)",
+    )
+
+
 def add_model_options(parser: argparse.ArgumentParser, *, threshold: float | None = 0.5) -> None:
-    """--model, --device, --infer-precision, --config (and --threshold unless None)."""
+    """--model, --cache-dir, --device, --infer-precision, --config (and --threshold unless None)."""
     parser.add_argument(
         "-m", "--model", required=True,
         help="model IR .xml (its .bin beside it) or .onnx, or a catalogue name fetched with `ovseg fetch` (ovseg models)",
     )
+    add_cache_option(parser)
     parser.add_argument(
         "-d", "--device", default="CPU", help="OpenVINO device: CPU, GPU, NPU, AUTO, HETERO:GPU,CPU, ... (default CPU)"
     )
     parser.add_argument(
         "--infer-precision",
-        choices=PRECISIONS,
+        choices=INFER_PRECISIONS,
         help="inference precision hint (OpenVINO's CPU default: bf16 on CPUs with AVX-512 BF16 or AMX, else f32)",
     )
     parser.add_argument(
@@ -100,10 +110,14 @@ def compile_config(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def segmenter_from_args(args: argparse.Namespace, **overrides: Any) -> Segmenter:
+    """A :class:`~ovseg.segmenter.Segmenter` from the model options (``overrides`` win)."""
+    from ..segmenter import Segmenter
+
     kwargs: dict[str, Any] = {
         "device": args.device,
         "threshold": getattr(args, "threshold", 0.5),
         "config": compile_config(args),
+        "cache_dir": getattr(args, "cache_dir", None),
     }
     kwargs.update(overrides)
     return Segmenter(args.model, **kwargs)
@@ -111,48 +125,11 @@ def segmenter_from_args(args: argparse.Namespace, **overrides: Any) -> Segmenter
 
 def expand_inputs(paths: Iterable[str]) -> Iterator[Path]:
     """Files as given; directories expand to their image files (sorted, not recursive)."""
+    from ..images import list_images
+
     for text in paths:
         path = Path(text)
         if path.is_dir():
-            yield from sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            yield from list_images(path)
         else:
             yield path
-
-
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it into place, so
-    that ``path`` is either absent or complete. The file gets the usual permissions (0666 less
-    the umask), not the temporary file's 0600. File-system errors become one-line
-    :class:`OvsegError`s naming the path."""
-    tmp: Path | None = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-        os.close(fd)
-        tmp = Path(tmp_name)
-        write(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except OSError as error:
-        raise OvsegError(f"cannot write {path}: {error.strerror or error}") from None
-    finally:
-        if tmp is not None:
-            tmp.unlink(missing_ok=True)
-
-
-def check_writable(path: str | Path | None) -> None:
-    """Fail early, before a long run, when ``path`` cannot be written (a folder, a parent that is
-    a file or cannot be created)."""
-    if path is None:
-        return
-    path = Path(path)
-    if path.is_dir():
-        raise OvsegError(f"cannot write {path}: expected a file name, got a folder")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise OvsegError(f"cannot write {path}: {error.strerror or error}") from None
-    if not os.access(path.parent, os.W_OK):
-        raise OvsegError(f"cannot write {path}: its folder is not writable")

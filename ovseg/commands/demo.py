@@ -9,9 +9,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-import cv2
-
-from ..demo import KEY_HELP, VIDEO_FOURCC, check_output, open_source, run_demo
+from ..controls import KEY_HELP
 from .common import add_model_options, compile_config, positive_float_arg, positive_int_arg, segmenter_from_args
 
 
@@ -38,7 +36,7 @@ def register(sub: Any) -> None:
     add_model_options(parser)
     parser.add_argument(
         "-o", "--output", metavar="VIDEO",
-        help=f"write the annotated frames to a video ({', '.join(VIDEO_FOURCC)}) at the source's frame rate and size",
+        help="write the annotated frames to a video (.mp4, .m4v, .mov, .avi, .mkv) at the source's frame rate and size",
     )
     parser.add_argument("--no-show", dest="show", action="store_false", help="no window (headless)")
     parser.add_argument("--limit", type=positive_int_arg, metavar="N", help="stop after N frames")
@@ -63,6 +61,8 @@ def _quiet_opencv() -> Iterator[None]:
     """OpenCV's own log lines (a missing camera gives half a dozen, warnings and errors, from
     the backends it tries) would bury the one-line message; they are silenced for the run and
     restored after. What matters reaches the user as ovseg's own errors."""
+    import cv2
+
     level = cv2.utils.logging.getLogLevel()
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
     # FFmpeg's own messages ("[tcp @ 0x...] Connection refused"): read when FFmpeg starts.
@@ -78,6 +78,10 @@ def _quiet_opencv() -> Iterator[None]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..capture import open_source
+    from ..demo import run_demo
+    from ..video import check_output
+
     if args.output is not None:
         check_output(args.output)  # a bad name or folder before the camera opens
     with _quiet_opencv():

@@ -6,12 +6,12 @@ import argparse
 import json
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import openvino as ov
+from .common import add_cache_option
 
-from ..errors import DeviceError
-from ..model import ov_message, read_model, unsupported_ops
+if TYPE_CHECKING:
+    import openvino as ov
 
 
 @dataclass(frozen=True)
@@ -34,12 +34,16 @@ def register(sub: Any) -> None:
         "that keep a device from running it.",
     )
     parser.add_argument("-m", "--model", help="model IR .xml / .onnx, or a catalogue name")
+    add_cache_option(parser)
     parser.add_argument("--json", action="store_true", help="print the listing as JSON")
     parser.set_defaults(func=run)
 
 
 def device_rows(core: Any, model: ov.Model | None = None) -> list[DeviceRow]:
     """One row per device in ``core.available_devices``; the query is made only with a model."""
+    from ..errors import DeviceError
+    from ..model import ov_message, unsupported_ops
+
     rows = []
     for device in core.available_devices:
         try:
@@ -68,8 +72,12 @@ def _verdict(row: DeviceRow) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    import openvino as ov
+
+    from ..model import read_model
+
     core = ov.Core()
-    model = read_model(args.model, core)[0] if args.model else None
+    model = read_model(args.model, core, cache=args.cache_dir)[0] if args.model else None
     rows = device_rows(core, model)
     if args.json:
         doc = [

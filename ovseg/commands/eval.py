@@ -4,26 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 from pathlib import Path
 from typing import Any
 
-import openvino as ov
-from tqdm import tqdm
-
-from .._version import __version__
-from ..decode import PASTE_MODES
-from ..evaluation import evaluate_model, file_sha256, load_annotations, select_images
-from ..segmenter import RESIZE_POLICIES
-from .common import (
-    add_model_options,
-    atomic_write,
-    check_writable,
-    compile_config,
-    positive_int_arg,
-    segmenter_from_args,
-)
+from ..options import CARD_PASTE, PASTE_MODES, RESIZE_POLICIES
+from .common import add_model_options, compile_config, positive_int_arg, segmenter_from_args
 
 
 def _image_ids(text: str) -> list[int]:
@@ -50,8 +36,8 @@ def register(sub: Any) -> None:
         "person-0007). Default: the catalogue model's own rule, else fit",
     )
     parser.add_argument(
-        "--paste", choices=PASTE_MODES, default="legacy",
-        help="mask paste algorithm (default legacy: the protocol behind the card's AP)",
+        "--paste", choices=PASTE_MODES, default=CARD_PASTE,
+        help=f"mask paste algorithm (default {CARD_PASTE}: the protocol behind the card's AP)",
     )
     parser.add_argument("--limit", type=positive_int_arg, metavar="N", help="evaluate the first N images (by id)")
     parser.add_argument("--image-ids", type=_image_ids, metavar="ID,ID", help="evaluate only these image ids")
@@ -61,52 +47,33 @@ def register(sub: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def _precision(segmenter: Any) -> str:
-    compiled = next(iter(segmenter.compiled_models.values()))
-    try:
-        value = compiled.get_property("INFERENCE_PRECISION_HINT")
-    except RuntimeError:
-        return "unknown"
-    return value.get_type_name() if hasattr(value, "get_type_name") else str(value)
-
-
 def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from ..evaluation import eval_settings, evaluate_model, load_annotations, select_images
+    from ..files import atomic_write, check_writable
+    from ..model import compiled_property
+
     check_writable(args.results)
     check_writable(args.stats)
     coco = load_annotations(args.annotations)
     entries = select_images(coco, args.images, image_ids=args.image_ids, limit=args.limit)
-    if "PERFORMANCE_HINT" not in compile_config(args):
-        args.config = [*args.config, "PERFORMANCE_HINT=THROUGHPUT"]
-    segmenter = segmenter_from_args(args, threshold=0.0, paste=args.paste, resize=args.resize)
+    config = compile_config(args)
+    config.setdefault("PERFORMANCE_HINT", "THROUGHPUT")
+    segmenter = segmenter_from_args(args, threshold=0.0, paste=args.paste, resize=args.resize, config=config)
+    precision = compiled_property(next(iter(segmenter.compiled_models.values())), "INFERENCE_PRECISION_HINT")
     print(f"model {args.model} on {args.device}, {len(entries)} image(s), resize {segmenter.resize}, paste {args.paste}, "
-          f"precision {_precision(segmenter)}", file=sys.stderr)
+          f"precision {precision or 'unknown'}", file=sys.stderr)
     with tqdm(total=len(entries), unit="img", desc="eval", file=sys.stderr, disable=None) as bar:
         report = evaluate_model(segmenter, coco, args.images, entries, nireq=args.nireq, on_image=bar.update)
     print(report.summary_text, end="")
     box_ap, mask_ap = report.stats["bbox"][0] * 100, report.stats["segm"][0] * 100
     print(f"box AP {box_ap:.1f} | mask AP {mask_ap:.1f} | {len(entries)} images | {report.ms_per_image:.0f} ms/image")
-
-    settings = {
-        "protocol": "no score threshold, all slots; contiguous 1..80 -> COCO ids; RLE; COCOeval",
-        "resize": segmenter.resize,
-        "paste": args.paste,
-        "precision": _precision(segmenter),
-        "device": args.device,
-        "config": compile_config(args),
-        "model": str(segmenter.model_path),
-        "model_sha256": file_sha256(segmenter.model_path),
-        "annotations": str(args.annotations),
-        "images": len(entries),
-        "image_ids": report.image_ids if len(report.image_ids) <= 50 else None,
-        "ms_per_image": round(report.ms_per_image, 2),
-        "ovseg_version": __version__,
-        "openvino_version": ov.get_version(),
-        "python": platform.python_version(),
-    }
     if args.results:
         text = json.dumps(report.detections)
         atomic_write(Path(args.results), lambda tmp: tmp.write_text(text))
     if args.stats:
+        settings = eval_settings(segmenter, report, annotations=args.annotations, config=config)
         doc = json.dumps({"bbox": report.stats["bbox"], "segm": report.stats["segm"], "settings": settings}, indent=2)
         atomic_write(Path(args.stats), lambda tmp: tmp.write_text(doc + "\n"))
     if not report.detections:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .. import zoo
+from ..catalog import DEFAULT_PRECISION, PRECISIONS
+from .common import add_cache_option
 
 
 def register(sub: Any) -> None:
@@ -20,10 +21,10 @@ def register(sub: Any) -> None:
         "names", nargs="+", metavar="NAME", help="catalogue name, e.g. instance-segmentation-security-0083"
     )
     parser.add_argument(
-        "-p", "--precision", choices=zoo.PRECISIONS, default=zoo.DEFAULT_PRECISION,
-        help=f"which files (default {zoo.DEFAULT_PRECISION})",
+        "-p", "--precision", choices=PRECISIONS, default=DEFAULT_PRECISION,
+        help=f"which files (default {DEFAULT_PRECISION})",
     )
-    parser.add_argument("--cache-dir", metavar="DIR", help="model cache (default $OVSEG_HOME or the per-user cache)")
+    add_cache_option(parser)
     parser.add_argument(
         "--mirror", metavar="URL",
         help="replace scheme and host of every URL, keeping the path (default $OVSEG_MIRROR)",
@@ -34,11 +35,14 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    catalog = zoo.load_catalog()
+    from ..catalog import load_catalog
+    from ..download import fetch
+
+    catalog = load_catalog()
     for name in args.names:
         catalog.get(name)  # every name checked before anything is downloaded
     for name in args.names:
-        xml = zoo.fetch(
+        xml = fetch(
             name,
             args.precision,
             cache=args.cache_dir,

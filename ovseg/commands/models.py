@@ -6,7 +6,8 @@ import argparse
 import json
 from typing import Any
 
-from .. import zoo
+from ..catalog import PRECISIONS
+from .common import add_cache_option
 
 
 def register(sub: Any) -> None:
@@ -17,7 +18,7 @@ def register(sub: Any) -> None:
         "COCO box/mask AP, download size per precision, and the precisions in the cache. "
         "Fetch one with `ovseg fetch NAME`; use it with `--model NAME`.",
     )
-    parser.add_argument("--cache-dir", metavar="DIR", help="model cache (default $OVSEG_HOME or the per-user cache)")
+    add_cache_option(parser)
     parser.add_argument("--json", action="store_true", help="print the listing as JSON")
     parser.set_defaults(func=run)
 
@@ -33,7 +34,10 @@ def _ap(value: float | None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    catalog = zoo.load_catalog()
+    from ..cache import cache_dir, cached_precisions
+    from ..catalog import load_catalog
+
+    catalog = load_catalog()
     rows: list[dict[str, Any]] = []
     for entry in catalog:
         rows.append(
@@ -45,15 +49,15 @@ def run(args: argparse.Namespace) -> int:
                 "box_ap": entry.box_ap,
                 "mask_ap": entry.mask_ap,
                 "size_bytes": {p: entry.size_bytes(p) for p in entry.precisions},
-                "cached": list(zoo.cached_precisions(entry, args.cache_dir)),
+                "cached": list(cached_precisions(entry, args.cache_dir)),
                 "readable": entry.readable,
                 "replaced_by": entry.replaced_by,
             }
         )
     if args.json:
-        print(json.dumps({"cache_dir": str(zoo.cache_dir(args.cache_dir)), "models": rows}, indent=1))
+        print(json.dumps({"cache_dir": str(cache_dir(args.cache_dir)), "models": rows}, indent=1))
         return 0
-    header = ["NAME", "FAMILY", "INPUT", "BOX AP", "MASK AP", *zoo.PRECISIONS, "CACHED"]
+    header = ["NAME", "FAMILY", "INPUT", "BOX AP", "MASK AP", *PRECISIONS, "CACHED"]
     table = [header]
     for row in rows:
         cached = ", ".join(row["cached"]) or "-"
@@ -66,12 +70,12 @@ def run(args: argparse.Namespace) -> int:
                 "x".join(map(str, row["input_hw"])),
                 _ap(row["box_ap"]),
                 _ap(row["mask_ap"]),
-                *(_mb(row["size_bytes"][p]) if p in row["size_bytes"] else "-" for p in zoo.PRECISIONS),
+                *(_mb(row["size_bytes"][p]) if p in row["size_bytes"] else "-" for p in PRECISIONS),
                 cached,
             ]
         )
     widths = [max(len(r[i]) for r in table) for i in range(len(header) - 1)]
     for r in table:
         print("  ".join(c.ljust(w) for c, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1])
-    print(f"cache: {zoo.cache_dir(args.cache_dir)}  (box/mask AP: the card's COCO val2017 figures, %)")
+    print(f"cache: {cache_dir(args.cache_dir)}  (box/mask AP: the card's COCO val2017 figures, %)")
     return 0

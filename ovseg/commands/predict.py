@@ -7,17 +7,14 @@ import functools
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import cv2
-
-from ..coco import rle_from_crop
-from ..decode import PASTE_MODES
-from ..draw import Overlay
 from ..errors import ImageError, OvsegError
-from ..labels import coco_category_id
-from ..result import Result
-from .common import add_model_options, atomic_write, expand_inputs, read_image, segmenter_from_args
+from ..options import DEFAULT_PASTE, PASTE_MODES
+from .common import add_model_options, expand_inputs, segmenter_from_args
+
+if TYPE_CHECKING:
+    from ..result import Result
 
 
 def register(sub: Any) -> None:
@@ -31,7 +28,7 @@ def register(sub: Any) -> None:
     add_model_options(parser)
     parser.add_argument("-o", "--output", default="out", metavar="DIR", help="output directory (default ./out)")
     parser.add_argument(
-        "--paste", choices=PASTE_MODES, default="aligned", help="mask paste algorithm (default aligned)"
+        "--paste", choices=PASTE_MODES, default=DEFAULT_PASTE, help=f"mask paste algorithm (default {DEFAULT_PASTE})"
     )
     parser.set_defaults(func=run)
 
@@ -46,20 +43,13 @@ def result_json(result: Result, image: str, model: str, device: str) -> dict[str
         "model": model,
         "device": device,
         "speed_ms": {k: round(v, 2) for k, v in result.speed_ms.items()},
-        "instances": [
-            {
-                "label": inst.label,
-                "category_id": coco_category_id(inst.class_id),
-                "score": round(inst.score, 5),
-                "box": [round(v, 2) for v in inst.box],
-                "segmentation": rle_from_crop(inst.mask_crop, inst.mask_offset, result.image_hw),
-            }
-            for inst in result
-        ],
+        "instances": result.to_records(),
     }
 
 
 def _write_png(path: Path, image: Any) -> None:
+    import cv2
+
     if not cv2.imwrite(str(path), image):
         raise OvsegError(f"cannot write {path}")
 
@@ -74,6 +64,10 @@ def _summary(result: Result) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..draw import Overlay
+    from ..files import atomic_write
+    from ..images import read_image
+
     inputs = list(expand_inputs(args.inputs))
     if not inputs:
         raise ImageError(f"expected image files or directories with images, got none in {args.inputs}")

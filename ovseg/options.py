@@ -1,0 +1,48 @@
+"""The names of the choices a user makes, each defined once: paste algorithms, resize
+policies, inference precisions, and their defaults.
+
+No imports beyond the standard library: the command line builds its ``--help`` from this
+module without loading OpenVINO, OpenCV or pycocotools.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+__all__ = [
+    "PasteMode",
+    "PASTE_MODES",
+    "DEFAULT_PASTE",
+    "CARD_PASTE",
+    "ResizePolicy",
+    "RESIZE_POLICIES",
+    "INFER_PRECISIONS",
+    "HINTS",
+    "DEFAULT_BENCH_S",
+]
+
+#: ``legacy``: Detectron1 / OMZ ``segm_postprocess`` (the protocol behind the card's AP);
+#: ``aligned``: detectron2 / mmdetection 2.x (float boxes, pixel centres).
+PasteMode = Literal["legacy", "aligned"]
+PASTE_MODES: tuple[str, ...] = ("legacy", "aligned")
+#: The library's and every command's default, except ``ovseg eval``: +1.0 mask AP on the
+#: fixture set, the same box AP.
+DEFAULT_PASTE: PasteMode = "aligned"
+#: ``ovseg eval``'s default, so that its numbers compare with the card's.
+CARD_PASTE: PasteMode = "legacy"
+
+#: ``fit``: every image into the model's own window, aspect kept, zero padding (480x640 for
+#: 0033: "max height 480, max width 640"). ``short-long``: portrait images go through the
+#: network reshaped to the transposed window ("max short side 480, max long side 640"; 0033
+#: family only). ``stretch``: plain resize to the window, aspect ratio not kept (0228, 1039,
+#: 1040, person-0007 were trained and evaluated so).
+ResizePolicy = Literal["fit", "short-long", "stretch"]
+RESIZE_POLICIES: tuple[str, ...] = ("fit", "short-long", "stretch")
+
+#: Values of OpenVINO's ``INFERENCE_PRECISION_HINT`` that ovseg offers (``--infer-precision``).
+INFER_PRECISIONS: tuple[str, ...] = ("f32", "bf16", "f16")
+
+#: ``ovseg bench -hint``: benchmark_app's values (``none``: no PERFORMANCE_HINT set).
+HINTS: tuple[str, ...] = ("throughput", "latency", "cumulative_throughput", "none")
+#: benchmark_app's run time on CPU and GPU when neither ``-t`` nor ``-niter`` is given.
+DEFAULT_BENCH_S = 60.0
