@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 
 from ovseg import Segmenter
-from ovseg.capture import ImageSource
+from ovseg.sources import ImageSource
 from ovseg.demo import run_demo
 
 REPO = Path(__file__).resolve().parents[1]

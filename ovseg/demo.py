@@ -40,13 +40,14 @@ import cv2
 import numpy as np
 
 from .background import END, Handoff
-from .capture import FrameGrabber, FrameSource
+from .capture import FrameGrabber
 from .controls import Controls
 from .draw import Overlay, draw_status
 from .errors import ConfigError
 from .model import compiled_property
 from .result import Result
 from .segmenter import Segmenter
+from .sources import Frame, FrameSource
 from .video import DEFAULT_FPS, VideoWriter, check_output
 from .window import open_window, window_closed
 
@@ -124,27 +125,20 @@ class _Rate:
 
 
 def _segment(
-    segmenter: Segmenter, frames: Iterator[np.ndarray], live: bool
+    segmenter: Segmenter, frames: Iterator[Frame], live: bool
 ) -> Generator[tuple[np.ndarray, Result], None, None]:
-    """(frame, result) pairs in order. Live frames go one at a time (the newest frame, the
+    """(image, result) pairs in order. Live frames go one at a time (the newest frame, the
     least latency); file frames go through the streaming pipeline, several in flight."""
     if live:
         for frame in frames:
-            yield frame, segmenter(frame)
+            yield frame.image, segmenter(frame.image)
         return
-    pending: collections.deque[np.ndarray] = collections.deque()
-
-    def tee() -> Iterator[np.ndarray]:
-        for frame in frames:
-            pending.append(frame)
-            yield frame
-
-    results = segmenter.stream(tee())
+    pairs = segmenter.stream_frames(frames)
     try:
-        for result in results:
-            yield pending.popleft(), result
+        for frame, result in pairs:
+            yield frame.image, result
     finally:
-        results.close()
+        pairs.close()
 
 
 class _Run:

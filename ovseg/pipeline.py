@@ -103,6 +103,7 @@ class _Frame:
     """Book-keeping of one frame between its submission and its yield."""
 
     index: int
+    item: Any = None
     transform: Transform | None = None
     preprocess_ms: float = 0.0
     infer_ms: float = 0.0
@@ -266,6 +267,14 @@ class Pipeline:
         The source is pulled lazily; frames are not kept after preprocessing, so the caller may
         reuse a frame buffer once the next frame is requested from its iterator.
         """
+        for _, result in self.stream_frames(frames):
+            yield result
+
+    def stream_frames(self, frames: Iterable[Any]) -> Iterator[tuple[Any, Result]]:
+        """:meth:`stream` for frames that carry more than pixels: each item is an array, or any
+        object with an ``image`` array (a :class:`~ovseg.sources.Frame`), and comes back with
+        its result, ``(item, result)``, in input order. The item is held until it is yielded
+        (at most ``max_in_flight`` of them)."""
         if not self._busy.acquire(blocking=False):
             raise ConfigError("expected one open stream per Pipeline, got a second one while the first is running")
         try:
@@ -273,7 +282,7 @@ class Pipeline:
         finally:
             self._busy.release()
 
-    def _stream(self, source: Iterator[np.ndarray]) -> Iterator[Result]:
+    def _stream(self, source: Iterator[Any]) -> Iterator[tuple[Any, Result]]:
         seg = self.segmenter
         with self._cond:
             self._idle = {hw: len(q) for hw, q in self._queues.items()}
@@ -296,9 +305,10 @@ class Pipeline:
                     if frame.error is not None:
                         raise frame.error
                     assert frame.result is not None
-                    result, frame.result = frame.result, None
+                    pair = (frame.item, frame.result)
+                    frame.item = frame.result = None
                     progressed = True
-                    yield result
+                    yield pair
                 # Submit while the bound and the idle requests allow.
                 while not exhausted and len(pending) < self.max_in_flight:
                     if held is _NOTHING:
@@ -306,14 +316,15 @@ class Pipeline:
                         if held is _NOTHING:
                             exhausted = True
                             break
-                    input_hw = seg.input_hw_for(image_hw(held))
+                    image = getattr(held, "image", held)
+                    input_hw = seg.input_hw_for(image_hw(image))
                     with self._cond:
                         if self._idle[input_hw] == 0:
                             break
                         self._idle[input_hw] -= 1
-                    frame = _Frame(index=count)
+                    frame = _Frame(index=count, item=held)
                     try:
-                        self._submit(held, input_hw, frame)
+                        self._submit(image, input_hw, frame)
                     except BaseException:
                         with self._cond:
                             self._idle[input_hw] += 1

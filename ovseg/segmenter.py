@@ -187,6 +187,15 @@ class Segmenter:
         """
         return Pipeline(self, nireq=nireq, max_in_flight=max_in_flight).stream(frames)
 
+    def stream_frames(
+        self, frames: Iterable[Any], *, nireq: int | None = None, max_in_flight: int | None = None
+    ) -> Iterator[tuple[Any, Result]]:
+        """:meth:`stream` for :class:`~ovseg.sources.Frame` objects (or anything with an
+        ``image``, or arrays): yields ``(frame, result)`` in input order, so the metadata (source,
+        index, timestamp) and the pixels travel with the result. ``for frame, res in
+        seg.stream_frames(ovseg.open_source("cam.mp4"))``."""
+        return Pipeline(self, nireq=nireq, max_in_flight=max_in_flight).stream_frames(frames)
+
     def map(self, images: Iterable[np.ndarray], *, nireq: int | None = None) -> list[Result]:
         """Segment many images at once (see :meth:`stream`); one result per image, in order."""
         return list(self.stream(images, nireq=nireq))

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 import pytest
 
-from ovseg.capture import CaptureSource, ImageSource, open_source
+from ovseg.sources import CaptureSource, ImageSource, open_source
 from ovseg.cli import main
 from ovseg.controls import Controls
 from ovseg.demo import run_demo
@@ -449,8 +449,8 @@ def test_video_without_frames(tiny_segmenter: Segmenter, tmp_path: Path) -> None
 @pytest.mark.parametrize(
     ("spec", "make", "error"),
     [
-        ("missing.mp4", None, "missing.mp4: expected a camera index, video, image, directory or URL, got no such file"),
-        ("empty", "dir", "expected a directory with images"),
+        ("missing.mp4", None, "missing.mp4: expected a camera index, video, image, folder, glob pattern, .txt list or URL, got no such file"),
+        ("empty", "dir", "expected a folder with images"),
         ("text.mp4", "text", "text.mp4: expected a video OpenCV can decode"),
     ],
 )

@@ -78,8 +78,8 @@ def _quiet_opencv() -> Iterator[None]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..capture import open_source
     from ..demo import run_demo
+    from ..sources import open_source
     from ..video import check_output
 
     if args.output is not None:
