@@ -186,7 +186,7 @@ def test_no_traceback_from_a_real_process(tmp_path: Path) -> None:
     "make_args, message",
     [
         (lambda t, img, m: ["predict", img, "-m", m, "-o", str(t / "afile")], r"cannot write .*afile"),
-        (lambda t, img, m: ["predict", img, "-m", m, "-o", "/proc/nope"], r"cannot write /proc/nope/"),
+        (lambda t, img, m: ["predict", img, "-m", m, "-o", "/proc/nope"], r"cannot write into /proc/nope: No such file"),
         (lambda t, img, m: ["eval", "-m", m, "--images", str(t), "--annotations", str(t / "x.json"), "--results", "/proc/nope/r.json"],
          r"cannot write /proc/nope/r.json"),
         (lambda t, img, m: ["eval", "-m", m, "--images", str(t), "--annotations", str(t / "x.json"), "--stats", str(t)],

@@ -20,7 +20,7 @@ LAYER = {
     "_version": 0, "errors": 0, "options": 0, "suggest": 0,
     "labels": 1, "files": 1, "rle": 1,
     "result": 2, "preprocess": 2, "catalog": 2, "images": 2,
-    "cache": 3, "decode": 3, "coco": 3, "draw": 3, "controls": 3, "video": 3, "background": 3, "synthetic": 3,
+    "sinks": 4, "cache": 3, "decode": 3, "coco": 3, "draw": 3, "controls": 3, "video": 3, "background": 3, "synthetic": 3,
     "sources": 3,
     "capture": 4,
     "window": 4, "download": 4, "model": 4,

@@ -1,57 +1,67 @@
-"""``ovseg predict IMAGE_OR_DIR... --model M [-o DIR]``: an overlay PNG and a JSON per image."""
+"""``ovseg predict SOURCE... --model M [-o DIR]``: segment images, folders, videos, cameras and
+streams through the streaming pipeline and write results files (see :mod:`ovseg.sinks`)."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import sys
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ImageError, OvsegError
+from ..errors import CaptureError, ImageError, OvsegError
 from ..options import DEFAULT_PASTE, PASTE_MODES
-from .common import add_model_options, expand_inputs, segmenter_from_args
+from .common import add_model_options, compile_config, positive_int_arg, segmenter_from_args
 
 if TYPE_CHECKING:
     from ..result import Result
+    from ..segmenter import Segmenter
+    from ..sources import FrameSource
 
 
 def register(sub: Any) -> None:
     parser = sub.add_parser(
         "predict",
-        help="segment images: an overlay PNG and a JSON per image",
-        description="Segment images and write, per image, DIR/NAME.png (the overlay) and "
-        "DIR/NAME.json (instances with COCO RLE masks).",
+        help="segment images, folders, videos, cameras or streams: overlays and JSON results",
+        description="Segment every input through the streaming pipeline (several frames in flight) and write, "
+        "per image, DIR/NAME.json (instances with COCO RLE masks) and DIR/NAME.png (the overlay); per video, "
+        "camera or stream, DIR/NAME.jsonl (one line per processed frame) and DIR/NAME.mp4 (the overlays). "
+        "SOURCE: image files, folders of images (sorted; --recursive for subfolders), glob patterns "
+        "(quote them: '*.jpg', '**' recursive), .txt files listing image paths, video files, camera indices, "
+        "rtsp:// or http:// URLs. Files appear complete or not at all; ^C keeps what is finished "
+        "(videos stopped half-way as NAME.partial.*) and exits 130.",
     )
-    parser.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR", help="image files or directories of images")
+    parser.add_argument("inputs", nargs="+", metavar="SOURCE", help="images, folders, patterns, lists, videos, cameras, URLs")
     add_model_options(parser)
     parser.add_argument("-o", "--output", default="out", metavar="DIR", help="output directory (default ./out)")
     parser.add_argument(
         "--paste", choices=PASTE_MODES, default=DEFAULT_PASTE, help=f"mask paste algorithm (default {DEFAULT_PASTE})"
     )
+    parser.add_argument("--recursive", action="store_true", help="folders: their subfolders' images too")
+    parser.add_argument(
+        "--nireq", type=positive_int_arg, metavar="N", help="infer requests in flight (default: the device's optimum)"
+    )
+    parser.add_argument("--limit", type=positive_int_arg, metavar="N", help="stop each source after N frames")
+    parser.add_argument("--no-overlay", dest="overlay", action="store_false", help="write no PNG or MP4, results only")
+    parser.add_argument(
+        "--coco", metavar="FILE",
+        help="also write the image inputs' detections (not video frames) as one COCO results JSON, loadable by "
+        "pycocotools' loadRes; image_id is the file name's number where it is one (COCO's own names, "
+        "000000000139.jpg -> 139), else the image's 1-based position among the inputs",
+    )
+    parser.add_argument(
+        "--skip-existing", action="store_true",
+        help="skip every input whose final files already exist (a second run after ^C redoes only the rest)",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=5.0, metavar="S",
+        help="give up on a camera or stream that delivers no frame for S seconds (default 5; 3x that for the first)",
+    )
     parser.set_defaults(func=run)
-
-
-def result_json(result: Result, image: str, model: str, device: str) -> dict[str, Any]:
-    """The per-image JSON document (boxes in original pixels, COCO ids, RLE masks)."""
-    height, width = result.image_hw
-    return {
-        "image": image,
-        "height": height,
-        "width": width,
-        "model": model,
-        "device": device,
-        "speed_ms": {k: round(v, 2) for k, v in result.speed_ms.items()},
-        "instances": result.to_records(),
-    }
-
-
-def _write_png(path: Path, image: Any) -> None:
-    import cv2
-
-    if not cv2.imwrite(str(path), image):
-        raise OvsegError(f"cannot write {path}")
 
 
 def _summary(result: Result) -> str:
@@ -63,40 +73,245 @@ def _summary(result: Result) -> str:
     return f"{len(result)} instance(s) ({', '.join(named + more)})"
 
 
-def run(args: argparse.Namespace) -> int:
-    from ..draw import Overlay
-    from ..files import atomic_write
-    from ..images import read_image
+@dataclass
+class _Tally:
+    """What the run did, for its last line."""
 
-    inputs = list(expand_inputs(args.inputs))
-    if not inputs:
-        raise ImageError(f"expected image files or directories with images, got none in {args.inputs}")
-    segmenter = segmenter_from_args(args, paste=args.paste)
-    overlay = Overlay()
+    frames: int = 0
+    instances: int = 0
+    failed: list[str] = field(default_factory=list)
+    processing_s: float = 0.0
+
+    def fail(self, what: str, error: BaseException) -> None:
+        print(f"ovseg: error: {error}", file=sys.stderr)
+        self.failed.append(what)
+
+
+class _Names:
+    """Output stems: a file's stem, ``-2``, ``-3`` ... for the second and third of one name."""
+
+    def __init__(self) -> None:
+        self.used: set[str] = set()
+
+    def take(self, stem: str) -> str:
+        name, n = stem, 2
+        while name in self.used:
+            name, n = f"{stem}-{n}", n + 1
+        self.used.add(name)
+        return name
+
+
+def _write_png(path: Path, image: Any) -> None:
+    import cv2
+
+    if not cv2.imwrite(str(path), image):
+        raise OvsegError(f"cannot write {path}")
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from ..draw import Overlay
+    from ..files import atomic_write, check_folder, check_writable
+    from ..sinks import CocoResults, coco_image_id, image_document
+    from ..sources import ImageSource, image_paths, open_source, safe_name
+
     out_dir = Path(args.output)
-    failed: list[str] = []
-    used: set[str] = set()
-    for path in inputs:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OvsegError(f"cannot write {out_dir}: expected a folder, got a file")
+    check_folder(out_dir)
+    check_writable(args.coco)
+    tally = _Tally()
+    names = _Names()
+
+    # Every input first, so that a typo is reported before seconds of compiling. Images of
+    # all inputs form one stream; each video, camera and URL is a source of its own.
+    images: list[Path] = []
+    sources: list[FrameSource] = []
+    for spec in args.inputs:
         try:
-            image = read_image(path)
-            result = segmenter(image)
-        except ImageError as error:
-            print(f"ovseg: error: {error}", file=sys.stderr)
-            failed.append(str(path))
+            found = image_paths(spec, recursive=args.recursive)
+        except (CaptureError, OSError) as error:
+            tally.fail(spec, error if isinstance(error, CaptureError) else OvsegError(f"{spec}: {error}"))
             continue
-        stem = path.stem
-        n = 2
-        while stem in used:  # two inputs with one name, from different folders
-            stem, n = f"{path.stem}-{n}", n + 1
-        used.add(stem)
-        png, doc = out_dir / f"{stem}.png", out_dir / f"{stem}.json"
-        drawn = overlay(image, result)
-        text = json.dumps(result_json(result, str(path), str(args.model), args.device)) + "\n"
-        atomic_write(png, functools.partial(_write_png, image=drawn))
-        atomic_write(doc, functools.partial(Path.write_text, data=text))
-        print(f"{path}: {_summary(result)} -> {png}, {doc} [{sum(result.speed_ms.values()):.0f} ms]")
-    if failed:
-        shown = ", ".join(failed[:5]) + (" ..." if len(failed) > 5 else "")
-        print(f"ovseg: {len(failed)} of {len(inputs)} input(s) failed: {shown}", file=sys.stderr)
+        if found is not None:
+            images += found
+            continue
+        try:
+            with _quiet_opencv():
+                sources.append(open_source(spec))
+        except CaptureError as error:
+            tally.fail(spec, error)
+    if not images and not sources:
+        for source in sources:
+            source.release()
+        raise ImageError(f"expected images, folders, videos, cameras or URLs that open, got none in {args.inputs}")
+
+    inputs_total = len(images) + len(sources) + len(tally.failed)
+    overlay = Overlay() if args.overlay else None
+    coco = CocoResults(args.coco) if args.coco else None
+    # Files want frames per second (several requests in flight); cameras and streams want each
+    # frame soon. A mix gets THROUGHPUT: the live sources then drop what they cannot keep up with.
+    config = compile_config(args)
+    all_live = not images and all(s.live for s in sources)
+    config.setdefault("PERFORMANCE_HINT", "LATENCY" if all_live else "THROUGHPUT")
+    try:
+        segmenter = segmenter_from_args(args, paste=args.paste, config=config)
+    except BaseException:
+        for source in sources:
+            source.release()
+        raise
+    model, device = str(args.model), args.device
+
+    # Image outputs: stems fixed in input order, whatever is skipped.
+    image_jobs = []
+    for position, path in enumerate(images, 1):
+        stem = names.take(path.stem)
+        doc, png = out_dir / f"{stem}.json", out_dir / f"{stem}.png"
+        done = doc.is_file() and (png.is_file() or not args.overlay)
+        if args.skip_existing and done and coco is None:
+            continue
+        image_jobs.append((path, position, stem, args.skip_existing and done))
+    video_jobs = []
+    for source in sources:
+        stem = names.take(safe_name(source.name))
+        done = (out_dir / f"{stem}.jsonl").is_file() and ((out_dir / f"{stem}.mp4").is_file() or not args.overlay)
+        if args.skip_existing and done:
+            print(f"{source.name}: skipped, {stem}.jsonl exists (--skip-existing)")
+            source.release()
+            continue
+        video_jobs.append((source, stem))
+
+    lengths = [len(image_jobs)] + [s.length for s, _ in video_jobs]
+    total = None if None in lengths else sum(min(n, args.limit or n) for n in lengths if n is not None)
+    bar = tqdm(total=total, unit="frame", desc="predict", file=sys.stderr, disable=None, dynamic_ncols=True)
+    interrupted = False
+    started = time.perf_counter()
+    try:
+        if image_jobs:
+            by_path = {str(path): (position, stem, keep) for path, position, stem, keep in image_jobs}
+            source = ImageSource([p for p, *_ in image_jobs], name="images",
+                                 on_error=lambda path, error: tally.fail(str(path), error))
+            frames = source if args.limit is None else _limited(source, args.limit)
+            for frame, result in segmenter.stream_frames(frames, nireq=args.nireq):
+                position, stem, keep = by_path[str(frame.path)]
+                if coco is not None:
+                    coco.add(result, coco_image_id(frame.path, position))
+                tally.frames += 1
+                tally.instances += len(result)
+                bar.update(1)
+                if keep:  # --skip-existing with --coco: scored again, files left as they are
+                    continue
+                text = json.dumps(image_document(result, image=str(frame.path), model=model, device=device)) + "\n"
+                written = [out_dir / f"{stem}.json"]
+                if overlay is not None:
+                    written.insert(0, out_dir / f"{stem}.png")
+                    atomic_write(written[0], functools.partial(_write_png, image=overlay(frame.image, result)))
+                atomic_write(written[-1], functools.partial(Path.write_text, data=text))
+                bar.write(f"{frame.path}: {_summary(result)} -> {', '.join(map(str, written))} "
+                          f"[{sum(result.speed_ms.values()):.0f} ms]", file=sys.stdout)
+        for source, stem in video_jobs:
+            _run_video(segmenter, source, stem, args, out_dir, overlay, tally, bar)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        tally.processing_s = time.perf_counter() - started
+        bar.close()
+        for source, _ in video_jobs:
+            source.release()
+    if coco is not None and not interrupted:
+        coco.write()
+        print(f"wrote {coco.path} ({len(coco.detections)} detections of {coco.images} image(s))")
+    fps = tally.frames / tally.processing_s if tally.processing_s > 0 else 0.0
+    print(f"{tally.frames} frames, {tally.instances} instances, {fps:.1f} FPS, {len(tally.failed)} failed"
+          + (" [interrupted]" if interrupted else ""))
+    if interrupted:
+        return 130
+    if tally.failed:
+        shown = ", ".join(tally.failed[:5]) + (" ..." if len(tally.failed) > 5 else "")
+        print(f"ovseg: {len(tally.failed)} of {inputs_total} input(s) failed: {shown}", file=sys.stderr)
         return 2
     return 0
+
+
+def _limited(frames: Any, limit: int) -> Any:
+    for i, frame in enumerate(frames):
+        if i >= limit:
+            return
+        yield frame
+
+
+def _run_video(
+    segmenter: Segmenter, source: FrameSource, stem: str, args: argparse.Namespace, out_dir: Path,
+    overlay: Any, tally: _Tally, bar: Any,
+) -> None:
+    """One video, camera or stream: its JSONL and MP4, renamed into place when it ends well,
+    kept as partial files when it fails or is interrupted (the error is reported, the run goes on)."""
+    from ..capture import FrameGrabber
+    from ..sinks import JsonlWriter, frame_record, partial_path
+    from ..video import DEFAULT_FPS, VideoWriter
+
+    jsonl_path, mp4_path = out_dir / f"{stem}.jsonl", out_dir / f"{stem}.mp4"
+    jsonl = JsonlWriter(jsonl_path)
+    video = VideoWriter(mp4_path, source.fps or DEFAULT_FPS, partial=partial_path(mp4_path)) if overlay else None
+    grabber = FrameGrabber(source, stall_timeout_s=args.timeout, first_frame_timeout_s=3 * args.timeout)
+    complete = False
+    frames = 0
+    last_ms: float | None = None
+    try:
+        grabber.start()
+        stream = grabber.frames() if args.limit is None else _limited(grabber.frames(), args.limit)
+        for frame, result in segmenter.stream_frames(stream, nireq=args.nireq):
+            jsonl.write(frame_record(frame, result))
+            if video is not None:
+                video.write(overlay(frame.image, result))
+            frames += 1
+            last_ms = frame.timestamp_ms
+            tally.frames += 1
+            tally.instances += len(result)
+            bar.update(1)
+        failure = grabber.failure
+        if failure is None and args.limit is None:
+            failure = _truncated(source, frames, last_ms)
+        if failure is not None:
+            tally.fail(source.name, failure)
+        else:
+            complete = True
+    except OvsegError as error:
+        tally.fail(source.name, error)
+    finally:
+        grabber.stop()
+        source.release()
+        where = jsonl.close(complete)
+        shown = video.close(complete) if video is not None else None
+    dropped = f", {grabber.dropped} stale frame(s) dropped" if grabber.dropped else ""
+    files = ", ".join(str(p) for p in (where, shown) if p is not None) or "nothing written"
+    bar.write(f"{source.name}: {frames} frame(s){dropped} -> {files}", file=sys.stdout)
+
+
+def _truncated(source: FrameSource, frames: int, last_ms: float | None) -> CaptureError | None:
+    """An error when a video ended well before its container said it would. The frame count is
+    the container's estimate (duration x nominal rate; wrong for variable frame rates), so the
+    last frame's timestamp is compared with that duration where there is one."""
+    length, fps = source.length, source.fps
+    if length is None or frames >= length:
+        return None
+    if last_ms is not None and fps:
+        duration_ms = length / fps * 1e3
+        if last_ms >= 0.9 * duration_ms - 2e3 / fps:
+            return None
+        return CaptureError(
+            f"{source.name}: expected frames up to {duration_ms / 1e3:.1f} s, got {frames} ending at "
+            f"{last_ms / 1e3:.1f} s (truncated or damaged file)"
+        )
+    if frames >= 0.9 * length:
+        return None
+    return CaptureError(f"{source.name}: expected {length} frames, got {frames} (truncated or damaged file)")
+
+
+@contextlib.contextmanager
+def _quiet_opencv() -> Any:
+    from .demo import _quiet_opencv as quiet
+
+    with quiet():
+        yield

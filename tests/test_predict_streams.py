@@ -1,0 +1,160 @@
+"""``ovseg predict`` on videos, folders and mixes: JSONL read back, --coco, --skip-existing,
+failing sources, the last line."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pycocotools.mask as mask_util
+import pytest
+
+import ovseg
+from ovseg.cli import main
+
+from .conftest import F32
+from .videos import frames_of, write_cfr, write_vfr
+
+
+def predict(*args: str) -> int:
+    return main(["predict", *args, "--infer-precision", "f32"])
+
+
+def test_video_jsonl_read_back_equals_the_segmenter(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pts = [0, 40, 80, 200, 240, 500, 533]
+    video = write_vfr(tmp_path / "gate.mkv", frames_of(len(pts), (240, 320)), pts)
+    out = tmp_path / "out"
+    assert predict(str(video), "-m", str(tiny_model), "-o", str(out), "-t", "0.3") == 0
+    assert sorted(os.listdir(out)) == ["gate.jsonl", "gate.mp4"]
+    lines = [json.loads(line) for line in (out / "gate.jsonl").read_text().splitlines()]
+    assert [(d["source"], d["frame"], d["timestamp_ms"], d["height"], d["width"]) for d in lines] == [
+        (str(video), i, pytest.approx(t), 240, 320) for i, t in enumerate(pts)
+    ]
+    # The same instances as the segmenter gives on the decoded frames, masks included.
+    seg = ovseg.Segmenter(tiny_model, threshold=0.3, config=F32)
+    capture = cv2.VideoCapture(str(video))
+    for doc in lines:
+        ok, image = capture.read()
+        assert ok
+        res = seg(image)
+        assert [i["label"] for i in doc["instances"]] == list(res.labels) == ["person", "car"]
+        for inst, mask, box in zip(doc["instances"], res.masks, res.boxes.tolist(), strict=True):
+            decoded = mask_util.decode({"size": inst["segmentation"]["size"], "counts": inst["segmentation"]["counts"].encode()})
+            np.testing.assert_array_equal(decoded.astype(bool), mask)
+            assert inst["box"] == [round(v, 2) for v in box] and inst["track_id"] == -1
+    written = cv2.VideoCapture(str(out / "gate.mp4"))
+    assert int(written.get(cv2.CAP_PROP_FRAME_COUNT)) == len(pts)
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert printed[-1].startswith("7 frames, 14 instances, ") and printed[-1].endswith(" FPS, 0 failed")
+
+
+def test_images_and_a_video_with_coco_results(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from pycocotools.coco import COCO
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for name in ("000000000139.jpg", "street.png"):
+        cv2.imwrite(str(folder / name), np.full((200, 300, 3), 80, np.uint8))
+    video = write_cfr(tmp_path / "clip.avi", frames_of(3), fps=5)
+    coco_file, out = tmp_path / "results.json", tmp_path / "out"
+    assert predict(str(folder), str(video), "-m", str(tiny_model), "-o", str(out), "--coco", str(coco_file),
+                   "--no-overlay") == 0
+    assert sorted(os.listdir(out)) == ["000000000139.json", "clip.jsonl", "street.json"]
+    detections = json.loads(coco_file.read_text())
+    assert sorted({d["image_id"] for d in detections}) == [2, 139]  # the file's number, else its position
+    gt = COCO()
+    gt.dataset = {"images": [{"id": 139, "height": 200, "width": 300}, {"id": 2, "height": 200, "width": 300}],
+                  "annotations": [], "categories": [{"id": 1, "name": "person"}, {"id": 3, "name": "car"}]}
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt.createIndex()
+        loaded = gt.loadRes(detections)
+    assert len(loaded.getAnnIds()) == len(detections) == 2
+    # The per-image JSON holds the same instances as the video's lines, in one schema.
+    doc = json.loads((out / "street.json").read_text())
+    assert set(doc) == {"image", "height", "width", "model", "device", "speed_ms", "instances"}
+    line = json.loads((out / "clip.jsonl").read_text().splitlines()[0])
+    assert set(doc["instances"][0]) == set(line["instances"][0]) == {"label", "category_id", "score", "box", "segmentation", "track_id"}
+    assert "5 frames, " in capsys.readouterr().out
+
+
+def test_skip_existing_redoes_only_what_is_missing(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for name in ("a.png", "b.png"):
+        cv2.imwrite(str(folder / name), np.full((60, 80, 3), 80, np.uint8))
+    video = write_cfr(tmp_path / "v.avi", frames_of(2), fps=5)
+    out = tmp_path / "out"
+    assert predict(str(folder), str(video), "-m", str(tiny_model), "-o", str(out)) == 0
+    (out / "b.json").unlink()
+    (out / "v.jsonl").unlink()
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    capsys.readouterr()
+    assert predict(str(folder), str(video), "-m", str(tiny_model), "-o", str(out), "--skip-existing") == 0
+    after = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    assert after["a.json"] == before["a.json"] and after["a.png"] == before["a.png"]  # skipped
+    assert "b.json" in after and "v.jsonl" in after and after["v.mp4"] != before["v.mp4"]  # redone
+    assert capsys.readouterr().out.strip().splitlines()[-1].startswith("3 frames, ")
+
+
+def test_a_failing_source_does_not_stop_the_others(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = write_cfr(tmp_path / "good.avi", frames_of(4), fps=5)
+    frames = frames_of(40)
+    whole = write_vfr(tmp_path / "whole.mkv", frames, [40 * i for i in range(40)])
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(whole.read_bytes()[: len(whole.read_bytes()) // 3])  # the index says 1.6 s
+    (tmp_path / "text.mp4").write_text("not a video")
+    out = tmp_path / "out"
+    code = predict(str(tmp_path / "text.mp4"), str(cut), str(good), str(tmp_path / "missing.mp4"),
+                   "-m", str(tiny_model), "-o", str(out))
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert any("text.mp4: expected a video OpenCV can decode" in e for e in err)
+    assert any("missing.mp4: expected a camera index, video" in e for e in err)
+    assert any("cut.mkv: expected frames up to" in e and "truncated or damaged file" in e for e in err)
+    assert err[-1].startswith("ovseg: 3 of 4 input(s) failed: ")
+    assert all(e.startswith("ovseg: ") for e in err) and not any("Traceback" in e for e in err)
+    names = sorted(os.listdir(out))
+    assert "good.jsonl" in names and "good.mp4" in names
+    assert "cut.jsonl" not in names and "cut.partial.jsonl" in names  # never under the final name
+    assert len((out / "good.jsonl").read_text().splitlines()) == 4
+
+
+def test_interrupt_keeps_finished_files_and_whole_line_partials(tmp_path: Path) -> None:
+    """^C (SIGINT) mid-video: exit 130, the finished image files, the video's lines so far as
+    NAME.partial.jsonl (each line whole), no file under a final video name."""
+    from ovseg.synthetic import maskrcnn_model, save_model
+
+    slow = save_model(maskrcnn_model(classes=[1], scores=[0.9], boxes=[[0.1, 0.1, 0.6, 0.6]], boxes_relative=True,
+                                     work=12), tmp_path / "slow.xml")
+    cv2.imwrite(str(tmp_path / "a.png"), np.full((60, 80, 3), 80, np.uint8))
+    video = write_cfr(tmp_path / "long.avi", frames_of(400), fps=25)
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "ovseg", "predict", str(tmp_path / "a.png"), str(video), "-m", str(slow),
+                             "-o", str(out), "--nireq", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any(p.name.startswith(".long.") for p in out.glob(".*")):
+            time.sleep(0.05)
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, stderr
+    names = sorted(p.name for p in out.iterdir())
+    assert "a.json" in names and "a.png" in names
+    assert "long.jsonl" not in names and "long.mp4" not in names and "long.partial.jsonl" in names
+    assert not [n for n in names if n.startswith(".")]  # no temporary file left behind
+    lines = (out / "long.partial.jsonl").read_text().splitlines()
+    assert lines and all(json.loads(line)["frame"] == i for i, line in enumerate(lines))
+    assert "[interrupted]" in stdout and "Traceback" not in stderr
