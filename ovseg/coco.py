@@ -8,7 +8,8 @@ Contract (pycocotools conventions, hidden behind these functions):
   alternating 0-runs and 1-runs, starting with a (possibly empty) 0-run; pycocotools compresses
   the run lengths into the string.
 - ``result_to_coco(result, image_id)``: COCO *results* dicts: ``image_id``, official
-  ``category_id`` (1..90), ``bbox`` ``[x, y, w, h]``, ``score``, ``segmentation``.
+  ``category_id`` (1..90), ``bbox`` ``[x, y, w, h]``, ``score``, ``segmentation``, ``track_id``
+  (-1 where untracked).
 - ``evaluate(ground_truth, detections)``: COCOeval ``bbox`` and ``segm`` stats (12 floats each).
 """
 
@@ -102,6 +103,7 @@ def result_to_coco(result: Result, image_id: int) -> list[dict[str, Any]]:
                 "bbox": [round(x1, 2), round(y1, 2), round(x2 - x1, 2), round(y2 - y1, 2)],
                 "score": round(inst.score, 5),
                 "segmentation": rle_from_crop(inst.mask_crop, inst.mask_offset, result.image_hw),
+                "track_id": inst.track_id,
             }
         )
     return detections
