@@ -18,6 +18,7 @@ __all__ = [
     "DownloadError",
     "ConfigError",
     "CaptureError",
+    "TrackingError",
 ]
 
 
@@ -63,3 +64,7 @@ class CaptureError(OvsegError):
 
 class InferenceError(OvsegError):
     """An inference that OpenVINO started but could not finish (device lost, out of memory, ...)."""
+
+
+class TrackingError(OvsegError, ValueError):
+    """A tracker fed a frame that does not belong to its stream, or missing its optional extra."""

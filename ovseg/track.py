@@ -1,0 +1,667 @@
+"""Stable instance ids across the frames of one stream: trackers that take and return Results.
+
+One tracker object per stream (camera, video file), fed one :class:`~ovseg.result.Result` per
+frame in order::
+
+    tracker = ovseg.track.make_tracker("bytetrack")
+    for res in tracker.track(seg.stream(frames)):       # or ovseg.track.track(results, "omz")
+        res.track_ids                                   # int32 (N,), -1 where unconfirmed
+
+``tracker.update(result)`` returns ``dataclasses.replace(result, track_ids=...)``: the same
+instances in the same (score) order, none added or removed, only the ids set. Trackers:
+
+- :class:`OmzTracker` (``"omz"``): the Open Model Zoo instance_segmentation_demo's
+  ``StaticIOUTracker``, reproduced exactly: mask IoU between instances of the same class and
+  each track's last mask (no motion model), greedy matching in score order, a match needs IoU
+  > 0.5, a track is forgotten after 10 frames without a match, every instance gets an id at
+  once (0, 1, 2, ...). numpy only.
+- :class:`ByteTrack` (``"bytetrack"``), :class:`Sort` (``"sort"``), :class:`OcSort`
+  (``"ocsort"``): the `trackers` package's implementations (Kalman box motion; ByteTrack adds a
+  second, low-score association that uses ``Result.candidates``), class-agnostic, fed boxes
+  only. They need the optional extra: ``pip install "ovseg[track]"``.
+- :class:`MaskByteTrack` (``"mask-bytetrack"``): ByteTrack's two-stage association with a
+  Kalman box motion model where the similarity is the *mask* IoU between each instance and the
+  track's last mask moved to the predicted box (box IoU for the box-only candidates), solved
+  with scipy's ``linear_sum_assignment``; needs scipy (in the same extra).
+
+Mask IoU is computed on the box-local crops and only for pairs whose crops overlap
+(:func:`mask_iou`), never on full ``(N, H, W)`` masks.
+
+Bad input: an empty frame ages the tracks (nothing else); instances with a NaN or infinite box
+or score are not associated and keep id -1; a frame whose size differs from the stream's first
+frame (another stream fed by mistake) raises :class:`~ovseg.errors.TrackingError`, or with
+``on_resize="reset"`` starts a new stream (all tracks dropped, ids continue upwards).
+:meth:`Tracker.reset` starts a new stream explicitly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+
+from .errors import TrackingError
+from .result import Result
+
+__all__ = [
+    "Tracker",
+    "OmzTracker",
+    "ByteTrack",
+    "Sort",
+    "OcSort",
+    "MaskByteTrack",
+    "TRACKERS",
+    "DEFAULT_TRACKER",
+    "make_tracker",
+    "track",
+    "mask_iou",
+    "box_iou",
+]
+
+logger = logging.getLogger(__name__)
+
+OnResize = Literal["error", "reset"]
+
+_INSTALL = 'pip install "ovseg[track]"'
+
+
+# -- similarity kernels ---------------------------------------------------------------------
+
+
+def _crop_rects(crops: Sequence[np.ndarray], offsets: np.ndarray) -> np.ndarray:
+    """int64 ``(N, 4)`` x0, y0, x1, y1 (exclusive) of each crop's rectangle in the image."""
+    offsets = np.asarray(offsets, dtype=np.int64).reshape(-1, 2)
+    sizes = np.array([c.shape[:2] for c in crops], dtype=np.int64).reshape(-1, 2)  # (h, w)
+    return np.concatenate([offsets, offsets + sizes[:, ::-1]], axis=1)
+
+
+def mask_iou(
+    crops_a: Sequence[np.ndarray],
+    offsets_a: np.ndarray,
+    crops_b: Sequence[np.ndarray],
+    offsets_b: np.ndarray,
+    *,
+    pairs: np.ndarray | None = None,
+    areas_a: np.ndarray | None = None,
+    areas_b: np.ndarray | None = None,
+    skip_below: float = 0.0,
+) -> np.ndarray:
+    """IoU of box-local masks, computed on the overlap of each pair's crop rectangles only.
+
+    Args:
+        crops_a, crops_b: bool ``(h_i, w_i)`` masks, each inside its rectangle.
+        offsets_a, offsets_b: int ``(A, 2)``, ``(B, 2)`` ``(x, y)`` of each crop's top-left pixel
+            (any integers: a crop moved partly outside the image is fine).
+        pairs: optional bool ``(A, B)``: pairs to compute; the others are 0 (e.g. same class).
+        areas_a, areas_b: optional mask pixel counts, if already known.
+        skip_below: pairs whose IoU cannot reach this value (its upper bound from the areas and
+            the rectangles' overlap is below it) are not computed and given 0; a tracker that
+            refuses matches below a threshold loses nothing by it.
+
+    Returns:
+        float64 ``(A, B)`` in [0, 1]; 0 where the rectangles do not overlap or both masks are
+        empty. Equal to the IoU of the full-image masks (where computed).
+    """
+    out = np.zeros((len(crops_a), len(crops_b)), dtype=np.float64)
+    if out.size == 0:
+        return out
+    ra, rb = _crop_rects(crops_a, offsets_a), _crop_rects(crops_b, offsets_b)
+    x0 = np.maximum(ra[:, None, 0], rb[None, :, 0])
+    y0 = np.maximum(ra[:, None, 1], rb[None, :, 1])
+    x1 = np.minimum(ra[:, None, 2], rb[None, :, 2])
+    y1 = np.minimum(ra[:, None, 3], rb[None, :, 3])
+    todo = (x1 > x0) & (y1 > y0)
+    if pairs is not None:
+        todo &= pairs
+    if not todo.any():
+        return out
+    if areas_a is None:
+        areas_a = np.array([np.count_nonzero(c) for c in crops_a], dtype=np.int64)
+    if areas_b is None:
+        areas_b = np.array([np.count_nonzero(c) for c in crops_b], dtype=np.int64)
+    aa = np.asarray(areas_a, dtype=np.int64)[:, None]
+    ab = np.asarray(areas_b, dtype=np.int64)[None, :]
+    if skip_below > 0.0:
+        # inter <= min(overlap rectangle, either area); IoU grows with inter.
+        most = np.minimum(np.minimum((x1 - x0) * (y1 - y0), aa), ab)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            bound = np.where(todo, most / np.maximum(aa + ab - most, 1), 0.0)
+        todo &= bound >= skip_below
+    rows, cols = np.nonzero(todo)
+    for i, j, ax, ay, bx, by, sx0, sy0, sx1, sy1, ua, ub in zip(
+        rows.tolist(), cols.tolist(), ra[rows, 0].tolist(), ra[rows, 1].tolist(), rb[cols, 0].tolist(),
+        rb[cols, 1].tolist(), x0[rows, cols].tolist(), y0[rows, cols].tolist(), x1[rows, cols].tolist(),
+        y1[rows, cols].tolist(), aa[rows, 0].tolist(), ab[0, cols].tolist(), strict=True,
+    ):
+        a = crops_a[i][sy0 - ay : sy1 - ay, sx0 - ax : sx1 - ax]
+        b = crops_b[j][sy0 - by : sy1 - by, sx0 - bx : sx1 - bx]
+        inter = int(np.count_nonzero(a & b))
+        union = ua + ub - inter
+        out[i, j] = inter / union if union > 0 else 0.0
+    return out
+
+
+def box_iou(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
+    """float64 ``(A, B)`` IoU of x1, y1, x2, y2 boxes (continuous convention); 0 for empty boxes."""
+    a = np.asarray(boxes_a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(boxes_b, dtype=np.float64).reshape(-1, 4)
+    iw = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
+    ih = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
+    inter = iw * ih
+    area_a = np.clip(a[:, 2] - a[:, 0], 0, None) * np.clip(a[:, 3] - a[:, 1], 0, None)
+    area_b = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
+    union = area_a[:, None] + area_b[None, :] - inter
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
+
+
+# -- the common frame --------------------------------------------------------------------
+
+
+class Tracker:
+    """One stream's tracker: ``update(result) -> result`` with ``track_ids`` set.
+
+    Args:
+        on_resize: what a frame of another size than the stream's first does: ``"error"``
+            (default) raises :class:`~ovseg.errors.TrackingError` (one tracker per stream; two
+            streams fed to one tracker are a mistake), ``"reset"`` drops every track and
+            starts a new stream at that frame (ids keep counting up, never reused).
+    """
+
+    name: ClassVar[str] = ""
+
+    def __init__(self, *, on_resize: OnResize = "error") -> None:
+        if on_resize not in ("error", "reset"):
+            raise TrackingError(f"expected on_resize 'error' or 'reset', got {on_resize!r}")
+        self.on_resize: OnResize = on_resize
+        self._image_hw: tuple[int, int] | None = None
+
+    def update(self, result: Result) -> Result:
+        """Associate one frame's instances with the stream's tracks.
+
+        Returns:
+            ``result`` with ``track_ids`` set (int32 ``(N,)``, -1 where no confirmed track),
+            instances and their order unchanged.
+        """
+        if not isinstance(result, Result):
+            raise TrackingError(f"expected an ovseg Result, got {type(result).__name__}")
+        if self._image_hw is not None and result.image_hw != self._image_hw:
+            (h0, w0), (h1, w1) = self._image_hw, result.image_hw
+            if self.on_resize == "error":
+                raise TrackingError(
+                    f"expected a {h0}x{w0} frame (this tracker's stream), got {h1}x{w1}: "
+                    "one tracker per stream (reset() starts a new one, or pass on_resize='reset')"
+                )
+            logger.info("frame size changed from %dx%d to %dx%d: tracks dropped, new stream", h0, w0, h1, w1)
+            self.reset()
+        self._image_hw = result.image_hw
+        finite = np.isfinite(result.boxes).all(axis=1) & np.isfinite(result.scores)
+        ids = np.full(len(result), -1, dtype=np.int32)
+        view = result if finite.all() else result[finite]
+        ids[finite] = self._assign(view)
+        return dataclasses.replace(result, track_ids=ids)
+
+    def track(self, results: Iterable[Result]) -> Iterator[Result]:
+        """``update`` each result of a stream in turn (lazily): ``for res in tracker.track(seg.stream(frames))``."""
+        for result in results:
+            yield self.update(result)
+
+    def reset(self) -> None:
+        """Forget every track: the next frame starts a new stream (of any size)."""
+        self._image_hw = None
+        self._reset()
+
+    # -- what each tracker implements ---------------------------------------------------
+
+    def _assign(self, result: Result) -> np.ndarray:
+        """int ``(N,)`` ids for ``result``'s instances (all finite), -1 for none."""
+        raise NotImplementedError
+
+    def _reset(self) -> None:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+# -- the Open Model Zoo demo's tracker ------------------------------------------------------
+
+
+class OmzTracker(Tracker):
+    """The OMZ instance_segmentation_demo's ``StaticIOUTracker``, reproduced exactly.
+
+    Per frame, for each instance in score order: among the tracks not yet taken, the one of the
+    same class whose last mask has the highest IoU with the instance's mask (the first such
+    track on ties; IoU stored as float32 as OMZ does); matched if that IoU > ``iou_threshold``.
+    Then every track ages by one, matched tracks take the instance's mask and age 0, tracks of
+    age >= ``age_threshold`` are dropped (a track survives ``age_threshold - 1`` frames without
+    a match), and each unmatched instance starts a new track with the next id (from 0). Every
+    instance gets an id at once; there is no motion model.
+
+    One deviation: where both masks are empty, OMZ divides 0 by 0 (an exception); here the IoU
+    is 0.
+    """
+
+    name = "omz"
+
+    def __init__(self, iou_threshold: float = 0.5, age_threshold: int = 10, *, on_resize: OnResize = "error") -> None:
+        super().__init__(on_resize=on_resize)
+        self.iou_threshold = float(iou_threshold)
+        self.age_threshold = int(age_threshold)
+        self._next_id = 0
+        self._reset()
+
+    def _reset(self) -> None:
+        # Parallel lists in track-creation order (the order OMZ's argmax breaks ties in).
+        self._crops: list[np.ndarray] = []
+        self._offsets: list[tuple[int, int]] = []
+        self._areas: list[int] = []
+        self._classes: list[int] = []
+        self._ids: list[int] = []
+        self._ages: list[int] = []
+
+    def _assign(self, result: Result) -> np.ndarray:
+        n, t = len(result), len(self._ids)
+        areas = result.areas()
+        affinity = np.zeros((n, t), dtype=np.float32)
+        if n and t:
+            affinity[:] = mask_iou(
+                result.mask_crops, result.mask_offsets, self._crops, np.array(self._offsets).reshape(-1, 2),
+                pairs=result.class_ids[:, None] == np.array(self._classes)[None, :],
+                areas_a=areas, areas_b=np.array(self._areas),
+                skip_below=np.nextafter(self.iou_threshold, 1.0),  # only IoU > threshold can match
+            )
+        # Greedy, in score order, over the tracks not yet taken (OMZ deletes matched columns).
+        free = list(range(t))
+        match: list[int | None] = [None] * n
+        threshold = np.float32(self.iou_threshold)
+        for i in range(n):
+            if free:
+                row = affinity[i, free]
+                k = int(np.argmax(row))
+                if row[k] > threshold:
+                    match[i] = free.pop(k)
+        self._ages = [age + 1 for age in self._ages]
+        ids = np.full(n, -1, dtype=np.int64)
+        for i, j in enumerate(match):
+            if j is not None:
+                self._crops[j] = result.mask_crops[i]
+                self._offsets[j] = tuple(result.mask_offsets[i].tolist())
+                self._areas[j] = int(areas[i])
+                self._ages[j] = 0
+                ids[i] = self._ids[j]
+        alive = [j for j, age in enumerate(self._ages) if age < self.age_threshold]
+        for name in ("_crops", "_offsets", "_areas", "_classes", "_ids", "_ages"):
+            values = getattr(self, name)
+            setattr(self, name, [values[j] for j in alive])
+        for i, j in enumerate(match):
+            if j is None:
+                self._crops.append(result.mask_crops[i])
+                self._offsets.append(tuple(result.mask_offsets[i].tolist()))
+                self._areas.append(int(areas[i]))
+                self._classes.append(int(result.class_ids[i]))
+                self._ages.append(0)
+                self._ids.append(self._next_id)
+                ids[i] = self._next_id
+                self._next_id += 1
+        return ids
+
+    def __repr__(self) -> str:
+        return f"OmzTracker(iou_threshold={self.iou_threshold}, age_threshold={self.age_threshold})"
+
+
+# -- the trackers package (optional extra) --------------------------------------------------
+
+
+def _import_trackers() -> Any:
+    try:
+        import trackers  # imported here: an optional extra, never needed by `import ovseg`
+    except ImportError:
+        raise TrackingError(f"expected the 'trackers' package for this tracker, got none installed: {_INSTALL}") from None
+    return trackers
+
+
+class _PackageTracker(Tracker):
+    """Adapter to a tracker of the `trackers` package (2.6.x): fed boxes, scores and class ids
+    as a supervision ``Detections`` without masks; its ids are mapped back to our rows."""
+
+    _class_name: ClassVar[str] = ""
+    _uses_candidates: ClassVar[bool] = False
+
+    def __init__(self, *, frame_rate: float = 15.0, on_resize: OnResize = "error", **options: Any) -> None:
+        super().__init__(on_resize=on_resize)
+        trackers = _import_trackers()
+        import supervision  # installed with trackers
+
+        self._sv = supervision
+        self._options = dict(options, frame_rate=float(frame_rate))
+        self._base = self._next_base = 0
+        try:
+            self._impl = getattr(trackers, self._class_name)(**self._options)
+        except (TypeError, ValueError) as error:
+            raise TrackingError(f"expected options of trackers.{self._class_name}, got {options}: {error}") from None
+
+    def _reset(self) -> None:
+        # The package restarts its ids at reset; ours keep counting up across streams.
+        self._base = self._next_base
+        self._impl.reset()
+
+    def _feed(self, result: Result) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Boxes, confidences and class ids handed to the package (instances first)."""
+        return result.boxes, result.scores, result.class_ids
+
+    def _assign(self, result: Result) -> np.ndarray:
+        boxes, confidence, class_ids = self._feed(result)
+        detections = self._sv.Detections(
+            xyxy=np.asarray(boxes, dtype=np.float32),
+            confidence=np.asarray(confidence, dtype=np.float32),
+            class_id=np.asarray(class_ids, dtype=int),
+            data={"row": np.arange(len(boxes))},
+        )
+        tracked = self._impl.update(detections)
+        ids = np.full(len(result), -1, dtype=np.int64)
+        if len(tracked) == 0:  # the package returns a bare Detections.empty() then
+            return ids
+        rows = np.asarray(tracked.data["row"], dtype=np.int64)
+        mine = rows < len(result)  # the rest are candidates
+        got = np.asarray(tracked.tracker_id, dtype=np.int64)[mine]
+        ids[rows[mine]] = np.where(got >= 0, got + self._base, -1)
+        if len(got):
+            self._next_base = max(self._next_base, int(ids.max()) + 1)
+        return ids
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self._options.items())})"
+
+
+class ByteTrack(_PackageTracker):
+    """`trackers`' ``ByteTrackTracker``: Kalman box motion, box-IoU association of the instances,
+    then of ``Result.candidates`` (the segmenter's box-only detections below its threshold, see
+    ``Segmenter(candidate_threshold=)``) with the tracks left over. The split is the segmenter's
+    own: every instance is a high-score detection and may start a track, every candidate is a
+    low-score one. ``options`` go to ``ByteTrackTracker`` as they are (``lost_track_buffer`` in
+    30-fps frames, ``minimum_consecutive_frames``, ``minimum_iou_threshold``); ``frame_rate`` is
+    the stream's."""
+
+    name = "bytetrack"
+    _class_name = "ByteTrackTracker"
+
+    def __init__(self, *, frame_rate: float = 15.0, on_resize: OnResize = "error", **options: Any) -> None:
+        options.setdefault("lost_track_buffer", 60)
+        super().__init__(
+            frame_rate=frame_rate, on_resize=on_resize,
+            **{"high_conf_det_threshold": 0.5, "track_activation_threshold": 0.5, **options},
+        )
+
+    def _feed(self, result: Result) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        cand = result.candidates
+        ok = np.isfinite(cand.boxes).all(axis=1) & np.isfinite(cand.scores)
+        # Instances 1.0 (high, may start tracks), candidates 0.25 (low): ByteTrack reads the
+        # confidences only to split them at its 0.5 thresholds.
+        confidence = np.concatenate([np.ones(len(result)), np.full(int(ok.sum()), 0.25)])
+        return (
+            np.concatenate([result.boxes, cand.boxes[ok]]),
+            confidence,
+            np.concatenate([result.class_ids, cand.class_ids[ok]]),
+        )
+
+
+class Sort(_PackageTracker):
+    """`trackers`' ``SORTTracker`` (Kalman box motion, box IoU, Hungarian matching); every
+    instance may start a track. ``options`` go to ``SORTTracker`` as they are."""
+
+    name = "sort"
+    _class_name = "SORTTracker"
+
+    def __init__(self, *, frame_rate: float = 15.0, on_resize: OnResize = "error", **options: Any) -> None:
+        options.setdefault("lost_track_buffer", 60)
+        super().__init__(frame_rate=frame_rate, on_resize=on_resize, **{"track_activation_threshold": 0.0, **options})
+
+
+class OcSort(_PackageTracker):
+    """`trackers`' ``OCSORTTracker`` (observation-centric SORT: re-update after occlusion,
+    direction consistency); every instance takes part. ``options`` go to ``OCSORTTracker``."""
+
+    name = "ocsort"
+    _class_name = "OCSORTTracker"
+
+    def __init__(self, *, frame_rate: float = 15.0, on_resize: OnResize = "error", **options: Any) -> None:
+        options.setdefault("lost_track_buffer", 60)
+        super().__init__(frame_rate=frame_rate, on_resize=on_resize, **{"high_conf_det_threshold": 0.0, **options})
+
+
+
+# -- our own: ByteTrack's two stages with mask IoU ------------------------------------------
+
+
+class _BoxKalman:
+    """Constant-velocity Kalman filters on ``(cx, cy, w, h)``, one per row, run as arrays.
+
+    The noise model is SORT / ByteTrack's: standard deviations proportional to the box
+    height (1/20 for positions, 1/160 for velocities)."""
+
+    def __init__(self) -> None:
+        self.x = np.zeros((0, 8))
+        self.p = np.zeros((0, 8, 8))
+        self._f = np.eye(8)
+        self._f[:4, 4:] = np.eye(4)
+        self._h = np.eye(4, 8)
+
+    @staticmethod
+    def _std(h: np.ndarray, weight: float) -> np.ndarray:
+        h = np.maximum(h, 1.0)[:, None]
+        return weight * np.concatenate([h, h, h, h], axis=1)
+
+    def add(self, boxes_cxcywh: np.ndarray) -> None:
+        z = np.asarray(boxes_cxcywh, dtype=np.float64).reshape(-1, 4)
+        x = np.concatenate([z, np.zeros_like(z)], axis=1)
+        std = np.concatenate([self._std(z[:, 3], 2 / 20), self._std(z[:, 3], 10 / 160)], axis=1)
+        p = np.einsum("ni,ij->nij", std**2, np.eye(8))
+        self.x = np.concatenate([self.x, x])
+        self.p = np.concatenate([self.p, p])
+
+    def keep(self, rows: np.ndarray) -> None:
+        self.x, self.p = self.x[rows], self.p[rows]
+
+    def predict(self) -> None:
+        if not len(self.x):
+            return
+        h = self.x[:, 3]
+        q = np.concatenate([self._std(h, 1 / 20), self._std(h, 1 / 160)], axis=1) ** 2
+        self.x = self.x @ self._f.T
+        self.p = self._f @ self.p @ self._f.T + np.einsum("ni,ij->nij", q, np.eye(8))
+
+    def update(self, rows: np.ndarray, boxes_cxcywh: np.ndarray) -> None:
+        if not len(rows):
+            return
+        z = np.asarray(boxes_cxcywh, dtype=np.float64).reshape(-1, 4)
+        x, p = self.x[rows], self.p[rows]
+        r = np.einsum("ni,ij->nij", self._std(x[:, 3], 1 / 20) ** 2, np.eye(4))
+        s = self._h @ p @ self._h.T + r
+        k = p @ self._h.T @ np.linalg.inv(s)
+        self.x[rows] = x + np.einsum("nij,nj->ni", k, z - x[:, :4])
+        self.p[rows] = p - k @ self._h @ p
+
+    def boxes_xyxy(self) -> np.ndarray:
+        c, wh = self.x[:, :2], np.maximum(self.x[:, 2:4], 1.0)
+        return np.concatenate([c - wh / 2, c + wh / 2], axis=1)
+
+
+def _cxcywh(boxes_xyxy: np.ndarray) -> np.ndarray:
+    b = np.asarray(boxes_xyxy, dtype=np.float64).reshape(-1, 4)
+    return np.concatenate([(b[:, :2] + b[:, 2:]) / 2, b[:, 2:] - b[:, :2]], axis=1)
+
+
+def _assign(similarity: np.ndarray, minimum: float) -> list[tuple[int, int]]:
+    """Optimal (rows, cols) pairs with similarity >= minimum (scipy's linear_sum_assignment)."""
+    if similarity.size == 0:
+        return []
+    from scipy.optimize import linear_sum_assignment  # with the [track] extra
+
+    rows, cols = linear_sum_assignment(np.where(similarity >= minimum, similarity, 0.0), maximize=True)
+    return [(int(r), int(c)) for r, c in zip(rows, cols, strict=True) if similarity[r, c] >= minimum]
+
+
+class MaskByteTrack(Tracker):
+    """ByteTrack's association with masks: a Kalman box motion model per track, then
+
+    1. the instances against every track by *mask* IoU, each track's last mask moved by its
+       predicted motion (for a track seen in the previous frame) or box IoU with its predicted
+       box (for a lost one, whose last mask may be a half-hidden one), optimal matching
+       (``linear_sum_assignment``), pairs below ``min_similarity`` refused;
+    2. the box-only ``Result.candidates`` (``Segmenter(candidate_threshold=)``) against the
+       tracks seen in the previous frame and still unmatched, by box IoU >= ``min_candidate_iou``
+       (keeps a track alive through a low-score stretch; the mask stays the last one);
+    3. unmatched instances start tentative tracks, confirmed (given an id) after ``min_hits``
+       consecutive frames, or at once in the stream's first frame; a tentative track that misses
+       a frame is dropped, a confirmed one after ``max_lost`` frames without a match.
+
+    Class-agnostic (a class flicker keeps the id). Needs scipy (``pip install "ovseg[track]"``).
+    """
+
+    name = "mask-bytetrack"
+
+    def __init__(
+        self,
+        *,
+        max_lost: int = 30,
+        min_hits: int = 2,
+        min_similarity: float = 0.2,
+        min_candidate_iou: float = 0.5,
+        on_resize: OnResize = "error",
+    ) -> None:
+        super().__init__(on_resize=on_resize)
+        try:
+            import scipy.optimize  # noqa: F401  (checked here, used in _assign)
+        except ImportError:
+            raise TrackingError(f"expected scipy for the mask-bytetrack tracker, got none installed: {_INSTALL}") from None
+        self.max_lost = int(max_lost)
+        self.min_hits = int(min_hits)
+        self.min_similarity = float(min_similarity)
+        self.min_candidate_iou = float(min_candidate_iou)
+        self._next_id = 0
+        self._reset()
+
+    def _reset(self) -> None:
+        self._kf = _BoxKalman()
+        self._ids = np.zeros(0, dtype=np.int64)  # -1: tentative
+        self._hits = np.zeros(0, dtype=np.int64)  # consecutive matched frames
+        self._lost = np.zeros(0, dtype=np.int64)  # frames since the last match
+        self._crops: list[np.ndarray] = []
+        self._offsets = np.zeros((0, 2), dtype=np.int64)
+        self._mask_centres = np.zeros((0, 2))  # box centre when the mask was taken
+        self._areas = np.zeros(0, dtype=np.int64)
+        self._frames = 0
+
+    def _assign(self, result: Result) -> np.ndarray:
+        n = len(result)
+        self._kf.predict()
+        predicted = self._kf.boxes_xyxy()
+        t = len(self._ids)
+        fresh = self._lost == 0  # matched in the previous frame
+        # 1. instances against all tracks
+        sim = np.zeros((n, t))
+        if n and t:
+            boxes = box_iou(result.boxes, predicted)
+            shift = np.rint(self._kf.x[:, :2] - self._mask_centres).astype(np.int64)
+            masks = mask_iou(
+                result.mask_crops, result.mask_offsets, self._crops, self._offsets + shift,
+                pairs=np.broadcast_to(fresh[None, :], (n, t)), areas_b=self._areas, skip_below=self.min_similarity,
+            )
+            sim = np.where(fresh[None, :], masks, boxes)
+        pairs = _assign(sim, self.min_similarity)
+        matched_tracks = {j for _, j in pairs}
+        # 2. candidates against the fresh tracks left over
+        cand = result.candidates
+        ok = np.flatnonzero(np.isfinite(cand.boxes).all(axis=1) & np.isfinite(cand.scores))
+        left = np.array([j for j in range(t) if fresh[j] and j not in matched_tracks], dtype=np.int64)
+        cand_pairs = []
+        if len(ok) and len(left):
+            for r, c in _assign(box_iou(predicted[left], cand.boxes[ok]), self.min_candidate_iou):
+                cand_pairs.append((int(left[r]), int(ok[c])))
+        # updates
+        rows = np.array([j for _, j in pairs] + [j for j, _ in cand_pairs], dtype=np.int64)
+        zs = [result.boxes[i] for i, _ in pairs] + [cand.boxes[c] for _, c in cand_pairs]
+        self._kf.update(rows, _cxcywh(np.array(zs)) if zs else np.zeros((0, 4)))
+        matched = np.zeros(t, dtype=bool)
+        matched[rows] = True
+        self._hits = np.where(matched, self._hits + 1, 0)
+        self._lost = np.where(matched, 0, self._lost + 1)
+        areas = result.areas() if n else np.zeros(0, dtype=np.int64)
+        centres = _cxcywh(result.boxes)[:, :2]
+        for i, j in pairs:
+            self._crops[j] = result.mask_crops[i]
+            self._offsets[j] = result.mask_offsets[i]
+            self._mask_centres[j] = centres[i]
+            self._areas[j] = areas[i]
+        confirm = (self._ids < 0) & matched & (self._hits >= self.min_hits)
+        self._ids[confirm] = np.arange(self._next_id, self._next_id + int(confirm.sum()))
+        self._next_id += int(confirm.sum())
+        ids = np.full(n, -1, dtype=np.int64)
+        for i, j in pairs:
+            ids[i] = self._ids[j]
+        # drop tentative tracks that missed, and confirmed ones lost too long
+        alive = np.flatnonzero(np.where(self._ids < 0, matched, self._lost <= self.max_lost))
+        self._kf.keep(alive)
+        self._ids, self._hits, self._lost = self._ids[alive], self._hits[alive], self._lost[alive]
+        self._crops = [self._crops[j] for j in alive.tolist()]
+        self._offsets, self._mask_centres, self._areas = self._offsets[alive], self._mask_centres[alive], self._areas[alive]
+        # 3. new tracks
+        new = np.array(sorted(set(range(n)) - {i for i, _ in pairs}), dtype=np.int64)
+        if len(new):
+            self._kf.add(_cxcywh(result.boxes[new]))
+            first = self._frames == 0
+            new_ids = np.arange(self._next_id, self._next_id + len(new)) if first else np.full(len(new), -1)
+            if first:
+                self._next_id += len(new)
+                ids[new] = new_ids
+            self._ids = np.concatenate([self._ids, new_ids])
+            self._hits = np.concatenate([self._hits, np.ones(len(new), dtype=np.int64)])
+            self._lost = np.concatenate([self._lost, np.zeros(len(new), dtype=np.int64)])
+            self._crops += [result.mask_crops[i] for i in new.tolist()]
+            self._offsets = np.concatenate([self._offsets, result.mask_offsets[new].astype(np.int64)])
+            self._mask_centres = np.concatenate([self._mask_centres, centres[new]])
+            self._areas = np.concatenate([self._areas, areas[new]])
+        self._frames += 1
+        return ids
+
+    def __repr__(self) -> str:
+        return (
+            f"MaskByteTrack(max_lost={self.max_lost}, min_hits={self.min_hits}, "
+            f"min_similarity={self.min_similarity}, min_candidate_iou={self.min_candidate_iou})"
+        )
+
+
+# -- by name ---------------------------------------------------------------------------------
+
+#: The trackers by name (``ovseg predict --tracker NAME``).
+TRACKERS: dict[str, type[Tracker]] = {
+    cls.name: cls for cls in (OmzTracker, ByteTrack, Sort, OcSort, MaskByteTrack)
+}
+
+#: The benchmark's winner (benchmarks/tracking.py): highest IDF1 and HOTA on every kind.
+DEFAULT_TRACKER = "bytetrack"
+
+
+def make_tracker(name: str = DEFAULT_TRACKER, **options: Any) -> Tracker:
+    """A new tracker by name (see :data:`TRACKERS`), ``options`` passed to its class."""
+    try:
+        cls = TRACKERS[name]
+    except KeyError:
+        raise TrackingError(f"expected a tracker name in {sorted(TRACKERS)}, got {name!r}") from None
+    return cls(**options)
+
+
+def track(results: Iterable[Result], tracker: str | Tracker = DEFAULT_TRACKER, **options: Any) -> Iterator[Result]:
+    """Track one stream: ``for res in ovseg.track.track(seg.stream(frames), "bytetrack")``.
+
+    ``tracker`` is a name of :data:`TRACKERS` (a new tracker made with ``options``) or a tracker
+    object (then no ``options``)."""
+    if isinstance(tracker, Tracker):
+        if options:
+            raise TrackingError(f"expected no options with a tracker object, got {sorted(options)}")
+        return tracker.track(results)
+    return make_tracker(tracker, **options).track(results)
