@@ -4,6 +4,7 @@ hand-made sequences with known answers, the mask IoU kernel against full masks, 
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import sys
 
 import numpy as np
@@ -14,7 +15,9 @@ from ovseg.result import Candidates, Result
 from ovseg.track import TRACKERS, OmzTracker, Tracker, box_iou, make_tracker, mask_iou, track
 
 HW = (240, 320)
-MOTION = ["bytetrack", "sort", "ocsort", "mask-bytetrack"]
+_EXTRA = pytest.mark.skipif(importlib.util.find_spec("trackers") is None, reason='needs pip install "ovseg[track]"')
+MOTION = [pytest.param(name, marks=_EXTRA) for name in ("bytetrack", "sort", "ocsort", "mask-bytetrack")]
+ALL = [pytest.param("omz"), *MOTION]
 
 
 def frame(objects: list[tuple], hw: tuple[int, int] = HW, candidates: list[tuple] = ()) -> Result:
@@ -217,7 +220,7 @@ def by_object(results: list[Result], which: int) -> list[int]:
     return ids
 
 
-@pytest.mark.parametrize("name", ["omz", *MOTION])
+@pytest.mark.parametrize("name", ALL)
 def test_crossing_keeps_ids(name: str) -> None:
     # Slow enough for OMZ's static mask IoU (4 px a frame on 40 px wide boxes).
     tracked = list(make_tracker(name).track(crossing(4, same_class=True)))
@@ -274,7 +277,7 @@ def test_class_change_keeps_the_id_in_class_agnostic_trackers(name: str) -> None
     assert tracked[8].track_ids.tolist() == tracked[-1].track_ids.tolist() and tracked[-1].track_ids[0] >= 0
 
 
-@pytest.mark.parametrize("name", ["bytetrack", "mask-bytetrack"])
+@pytest.mark.parametrize("name", [MOTION[0], MOTION[3]])
 def test_second_association_uses_the_candidates(name: str) -> None:
     """The object's score dips below the output threshold for 4 frames: it is only a box-only
     candidate there. With a lost budget of ~0 frames only the candidates can keep the track."""
@@ -296,7 +299,7 @@ def test_second_association_uses_the_candidates(name: str) -> None:
     assert lost[5].track_ids.tolist() != lost[-1].track_ids.tolist()
 
 
-@pytest.mark.parametrize("name", list(TRACKERS))
+@pytest.mark.parametrize("name", ALL)
 def test_empty_frames_nan_boxes_and_order(name: str) -> None:
     tr = make_tracker(name)
     out = tr.update(frame([(10, 10, 60, 60, 1, 0.9), (100, 100, 160, 170, 2, 0.8)]))
@@ -314,7 +317,7 @@ def test_empty_frames_nan_boxes_and_order(name: str) -> None:
     assert got.scores.tolist() == bad.scores.tolist() and got.mask_crops[0] is bad.mask_crops[0]
 
 
-@pytest.mark.parametrize("name", list(TRACKERS))
+@pytest.mark.parametrize("name", ALL)
 def test_another_streams_frame_is_an_error_or_a_documented_reset(name: str) -> None:
     tr = make_tracker(name)
     tr.update(frame([(10, 10, 60, 60, 1)]))
@@ -330,12 +333,14 @@ def test_another_streams_frame_is_an_error_or_a_documented_reset(name: str) -> N
         tr.update(np.zeros((3, 4)))
 
 
+@_EXTRA
 def test_names_and_one_liner() -> None:
     stream = [frame([(10 + t, 10, 60 + t, 60, 1)]) for t in range(5)]
     assert [r.track_ids.tolist() for r in track(stream, "omz")] == [[0]] * 5
     tr = OmzTracker()
     assert [r.track_ids.tolist() for r in track(stream, tr)] == [[0]] * 5
     assert isinstance(make_tracker(), Tracker)
+    assert {p.values[0] for p in ALL} == set(TRACKERS)  # every tracker is tested here
     with pytest.raises(TrackingError, match=r"expected a tracker name in \['bytetrack', .*got 'deepsort'"):
         make_tracker("deepsort")
     with pytest.raises(TrackingError, match=r"expected no options with a tracker object, got \['iou_threshold'\]"):
