@@ -265,7 +265,7 @@ def test_motion_trackers_bridge_gaps_shorter_and_longer_than_omz(name: str, gap:
 @pytest.mark.parametrize("name", MOTION)
 def test_motion_trackers_forget_after_their_limit(name: str) -> None:
     # lost_track_buffer / max_lost of 5 (30-fps frames for the package, so 2 at 15 fps)
-    options = {"max_lost": 2} if name == "mask-bytetrack" else {"lost_track_buffer": 5}
+    options = {"max_lost_s": 2 / 15} if name == "mask-bytetrack" else {"lost_track_buffer": 5}
     tracked = list(make_tracker(name, **options).track(moving_with_gap(8)))
     assert tracked[-1].track_ids.tolist() != tracked[8].track_ids.tolist()
 
@@ -291,7 +291,7 @@ def test_second_association_uses_the_candidates(name: str) -> None:
                 out.append(frame([box]))
         return out
 
-    options = {"max_lost": 0} if name == "mask-bytetrack" else {"lost_track_buffer": 1}
+    options = {"max_lost_s": 0} if name == "mask-bytetrack" else {"lost_track_buffer": 1}
     kept = list(make_tracker(name, **options).track(stream(True)))
     assert kept[5].track_ids.tolist() == kept[-1].track_ids.tolist() and kept[5].track_ids[0] >= 0
     assert all(len(r) == 0 for r in kept[8:12])  # candidates never become instances
@@ -362,3 +362,35 @@ def test_importing_ovseg_track_needs_no_extra() -> None:
     code = "import ovseg, ovseg.track, sys; print(sorted(m for m in ('trackers', 'supervision', 'scipy') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def behind_occluder(frames: int = 60) -> list[Result]:
+    """One object 60 px wide moving right 6 px a frame behind an occluder covering x 150..330:
+    its visible box shrinks as it goes in (the centre slows to half speed), it is hidden ~20
+    frames, then grows back out on the far side."""
+    out = []
+    for t in range(frames):
+        x0, x1 = 20 + 6 * t, 80 + 6 * t
+        visible = [(a, b) for a, b in ((x0, min(x1, 150)), (max(x0, 330), x1)) if b - a >= 6]
+        out.append(frame([(a, 60, b, 180, 1) for a, b in visible[:1]], hw=(240, 640)))
+    return out
+
+
+@pytest.mark.parametrize("name", [MOTION[3]])
+def test_mask_bytetrack_bridges_an_occluder_with_the_motion_seen_whole(name: str) -> None:
+    stream = behind_occluder()
+    assert sum(len(r) == 0 for r in stream) >= 20  # longer than OMZ's age limit
+    tracked = list(make_tracker(name).track(stream))
+    assert tracked[5].track_ids.tolist() == tracked[-1].track_ids.tolist() == [0]
+    omz = list(OmzTracker().track(stream))
+    assert omz[5].track_ids.tolist() != omz[-1].track_ids.tolist()
+
+
+@_EXTRA
+def test_mask_bytetrack_options_are_checked() -> None:
+    from ovseg.track import MaskByteTrack
+
+    with pytest.raises(TrackingError, match="expected similarity 'mean', 'mask', 'box' or 'min', got 'giou'"):
+        MaskByteTrack(similarity="giou")
+    with pytest.raises(TrackingError, match="expected frame_rate > 0 and max_lost_s >= 0, got 0.0 and 3.0"):
+        MaskByteTrack(frame_rate=0.0)
