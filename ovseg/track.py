@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, ClassVar, Literal
 
@@ -596,7 +597,7 @@ class MaskByteTrack(Tracker):
         self._offsets = np.zeros((0, 2), dtype=np.int64)
         self._mask_centres = np.zeros((0, 2))  # box centre when the mask was taken
         self._areas = np.zeros(0, dtype=np.int64)
-        self._history: list[list[tuple[int, float, float, float, float]]] = []  # (frame, cx, cy, w, h)
+        self._history: list[deque[tuple[float, ...]]] = []  # (frame, cx, cy, w, h) of the last matches
         self._frames = 0
 
     def _whole_state(self, j: int) -> np.ndarray | None:
@@ -624,8 +625,12 @@ class MaskByteTrack(Tracker):
         boxes = box_iou(result.boxes[rows], predicted[tracks])
         if self.similarity == "box":
             return boxes
-        # The least mask IoU that can still reach min_similarity: pairs below are skipped.
-        need = 2 * self.min_similarity - boxes if self.similarity == "mean" else self.min_similarity
+        # The least mask IoU that can still reach min_similarity: pairs below are skipped. With
+        # "mean", pairs of box IoU < min_similarity / 2 are left to the box IoU alone (their
+        # mask IoU would have to be 3 times as high): most overlaps of two different objects.
+        need = 2 * self.min_similarity - boxes if self.similarity == "mean" else np.full_like(boxes, self.min_similarity)
+        if self.similarity == "mean":
+            need[boxes < self.min_similarity / 2] = np.inf
         shift = np.rint(self._kf.x[tracks, :2] - self._mask_centres[tracks]).astype(np.int64)
         masks = mask_iou(
             [result.mask_crops[i] for i in rows.tolist()], result.mask_offsets[rows], [self._crops[j] for j in tracks.tolist()],
@@ -688,7 +693,7 @@ class MaskByteTrack(Tracker):
         whole_boxes = _cxcywh(result.boxes)
         centres = whole_boxes[:, :2]
         for i, j in pairs:
-            self._history[j] = [*self._history[j][-(_HISTORY - 1):], (self._frames, *whole_boxes[i].tolist())]
+            self._history[j].append((self._frames, *whole_boxes[i].tolist()))
             self._crops[j] = result.mask_crops[i]
             self._offsets[j] = result.mask_offsets[i]
             self._mask_centres[j] = centres[i]
@@ -721,7 +726,7 @@ class MaskByteTrack(Tracker):
             self._hits = np.concatenate([self._hits, np.ones(len(new), dtype=np.int64)])
             self._lost = np.concatenate([self._lost, np.zeros(len(new), dtype=np.int64)])
             self._crops += [result.mask_crops[i] for i in new.tolist()]
-            self._history += [[(self._frames, *whole_boxes[i].tolist())] for i in new.tolist()]
+            self._history += [deque([(self._frames, *whole_boxes[i].tolist())], maxlen=_HISTORY) for i in new.tolist()]
             self._offsets = np.concatenate([self._offsets, result.mask_offsets[new].astype(np.int64)])
             self._mask_centres = np.concatenate([self._mask_centres, centres[new]])
             self._areas = np.concatenate([self._areas, areas[new]])
