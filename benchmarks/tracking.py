@@ -13,9 +13,11 @@ mask IoU as the similarity. Unconfirmed detections (track id -1) are not tracker
 
 Kinds (each rendered in ``--variants`` variants with other cutouts, backgrounds and mirrored
 paths):
-- ``crossing``: three to four objects, mostly people, cross each other in depth (75 frames);
-- ``occlusion-short``: people pass behind a wide object, hidden 4-9 frames (< OMZ's 10);
-- ``occlusion-long``: the same, hidden 14-25 frames (> 10);
+- ``crossing``: three people and one other object cross each other in depth (75 frames);
+- ``occlusion-short``: two people walk behind a person standing near the camera, hidden up to
+  7 frames (< OMZ's 10 frame age limit; 75 frames);
+- ``occlusion-long``: the same behind two people standing side by side, hidden 21-24 frames
+  (> 10; 75 frames);
 - ``enter-leave``: objects enter and leave at the edges; one leaves where another of its
   class enters soon after (90 frames).
 The gaps actually rendered are printed per sequence.
@@ -27,7 +29,8 @@ time per frame from the run above.
 Run (installs the tracker extra and the evaluator; trackeval 1.3 works with NumPy 2)::
 
     pip install -e ".[track]" "trackeval==1.3.*"
-    python benchmarks/tracking.py                # ~6 min on 2 cores (model runs cached)
+    python benchmarks/tracking.py                # ~6 min on 2 cores the first time; the model's
+                                                 # results are then cached (30 s a run)
     python benchmarks/tracking.py --variants 1 --trackers omz,bytetrack
 
 The model's results are cached under ``--cache`` (default /tmp/ovseg-tracking-cache) by a hash

@@ -250,7 +250,15 @@ class OmzTracker(Tracker):
 
     name = "omz"
 
-    def __init__(self, iou_threshold: float = 0.5, age_threshold: int = 10, *, on_resize: OnResize = "error") -> None:
+    def __init__(
+        self,
+        iou_threshold: float = 0.5,
+        age_threshold: int = 10,
+        *,
+        frame_rate: float | None = None,
+        on_resize: OnResize = "error",
+    ) -> None:
+        # frame_rate is accepted (and unused: OMZ counts frames) so that every tracker takes it.
         super().__init__(on_resize=on_resize)
         self.iou_threshold = float(iou_threshold)
         self.age_threshold = int(age_threshold)
@@ -753,12 +761,17 @@ DEFAULT_TRACKER = "mask-bytetrack"
 
 
 def make_tracker(name: str = DEFAULT_TRACKER, **options: Any) -> Tracker:
-    """A new tracker by name (see :data:`TRACKERS`), ``options`` passed to its class."""
+    """A new tracker by name (see :data:`TRACKERS`), ``options`` passed to its class. Every
+    tracker takes ``frame_rate`` (the stream's frames per second; the motion trackers' lost-track
+    budgets are in seconds or 30-fps frames) and ``on_resize``."""
     try:
         cls = TRACKERS[name]
     except KeyError:
         raise TrackingError(f"expected a tracker name in {sorted(TRACKERS)}, got {name!r}") from None
-    return cls(**options)
+    try:
+        return cls(**options)
+    except TypeError as error:
+        raise TrackingError(f"expected options of the {name} tracker, got {sorted(options)}: {error}") from None
 
 
 def track(results: Iterable[Result], tracker: str | Tracker = DEFAULT_TRACKER, **options: Any) -> Iterator[Result]:

@@ -347,6 +347,10 @@ def test_names_and_one_liner() -> None:
         track(stream, tr, iou_threshold=0.3)
     with pytest.raises(TrackingError, match="expected options of trackers.ByteTrackTracker"):
         make_tracker("bytetrack", no_such_option=1)
+    with pytest.raises(TrackingError, match=r"expected options of the omz tracker, got \['max_age'\]"):
+        make_tracker("omz", max_age=3)
+    for name in TRACKERS:  # every tracker takes the stream's frame rate
+        assert isinstance(make_tracker(name, frame_rate=25.0), Tracker)
 
 
 def test_missing_extra_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
