@@ -34,7 +34,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -43,7 +43,7 @@ from .errors import ConfigError, OutputError
 from .labels import NUM_CLASSES
 from .options import DEFAULT_PASTE, PASTE_MODES, PasteMode
 from .preprocess import Transform
-from .result import Result
+from .result import NO_CANDIDATES, Candidates, Result
 
 __all__ = [
     "Detections",
@@ -68,12 +68,18 @@ class Detections:
         class_ids: int32 ``(K,)`` contiguous class ids, 1..80.
         mask_probs: float32 ``(K, m, m)``: per detection, the probability map of its class,
             covering its box; values in [0, 1].
+        candidate_boxes, candidate_scores, candidate_class_ids: ``(J, 4)``, ``(J,)``, ``(J,)``
+            box-only detections with ``candidate_threshold <= score < threshold`` (no maps
+            copied; empty unless a ``candidate_threshold`` was given), for trackers.
     """
 
     boxes: np.ndarray
     scores: np.ndarray
     class_ids: np.ndarray
     mask_probs: np.ndarray
+    candidate_boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
+    candidate_scores: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    candidate_class_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
 
     def __len__(self) -> int:
         return int(self.boxes.shape[0])
@@ -102,7 +108,24 @@ def _by_score(rows: np.ndarray, score: np.ndarray) -> np.ndarray:
     return rows[np.argsort(-score[rows], kind="stable")]
 
 
-def gather_maskrcnn(outputs: Mapping[str, np.ndarray], threshold: float = 0.0) -> Detections:
+def _lowest(threshold: float, candidate_threshold: float | None) -> float:
+    return threshold if candidate_threshold is None else min(threshold, candidate_threshold)
+
+
+def _split_candidates(
+    rows: np.ndarray, scores: np.ndarray, threshold: float, candidate_threshold: float | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``rows`` (valid slots with ``score >= min(threshold, candidate_threshold)``) split into
+    those to decode (``score >= threshold``) and the box-only candidates below it."""
+    if candidate_threshold is None:
+        return rows, rows[:0]
+    above = scores[rows] >= threshold
+    return rows[above], rows[~above]
+
+
+def gather_maskrcnn(
+    outputs: Mapping[str, np.ndarray], threshold: float = 0.0, *, candidate_threshold: float | None = None
+) -> Detections:
     """Select the detections of a 0033-family inference and copy out what decoding needs.
 
     Args:
@@ -110,6 +133,8 @@ def gather_maskrcnn(outputs: Mapping[str, np.ndarray], threshold: float = 0.0) -
             ``boxes`` ``(S, 4)`` in the network-input frame, ``raw_masks`` ``(S, C, m, m)``.
             May be views of an infer request's tensors: nothing returned refers to them.
         threshold: keep slots with ``score >= threshold`` (0 keeps every non-empty slot).
+        candidate_threshold: also keep, box-only, the slots with ``candidate_threshold <= score
+            < threshold`` (``Detections.candidate_*``); ``None`` keeps none.
 
     Returns:
         :class:`Detections` by descending score (ties in slot order), the order of every
@@ -142,20 +167,27 @@ def gather_maskrcnn(outputs: Mapping[str, np.ndarray], threshold: float = 0.0) -
             bad.size, min(num_channels - 1, NUM_CLASSES), sorted(set(cls[bad].tolist()))[:10],
         )
     with np.errstate(invalid="ignore"):
-        keep = valid_class & (cls > 0) & np.isfinite(score) & (score >= threshold)
+        keep = valid_class & (cls > 0) & np.isfinite(score) & (score >= _lowest(threshold, candidate_threshold))
         keep &= np.isfinite(boxes).all(axis=1)
-    rows = _by_score(np.flatnonzero(keep), score)
+    rows, cand = _split_candidates(_by_score(np.flatnonzero(keep), score), score, threshold, candidate_threshold)
     probs = _owned_probabilities(raw_masks[rows, cls[rows]])
     return Detections(
         boxes=boxes[rows].astype(np.float32, copy=True),
         scores=score[rows].copy(),
         class_ids=cls[rows].astype(np.int32),
         mask_probs=probs,
+        candidate_boxes=boxes[cand].astype(np.float32, copy=True),
+        candidate_scores=score[cand].copy(),
+        candidate_class_ids=cls[cand].astype(np.int32),
     )
 
 
 def gather_labels_boxes_masks(
-    outputs: Mapping[str, np.ndarray], threshold: float = 0.0, *, num_classes: int = NUM_CLASSES
+    outputs: Mapping[str, np.ndarray],
+    threshold: float = 0.0,
+    *,
+    num_classes: int = NUM_CLASSES,
+    candidate_threshold: float | None = None,
 ) -> Detections:
     """Select the detections of the newer OMZ family (0002, 0091, 0228, 1039, 1040,
     person-0007) and copy them out as the same :class:`Detections` as :func:`gather_maskrcnn`.
@@ -168,6 +200,7 @@ def gather_labels_boxes_masks(
         threshold: keep rows with ``score >= threshold``. Rows with a score of exactly 0 are
             padding (some exports pad N to a fixed count) and are always dropped.
         num_classes: labels must lie in ``0..num_classes-1``; others are dropped with a warning.
+        candidate_threshold: as for :func:`gather_maskrcnn`.
 
     Returns:
         :class:`Detections` by descending score (ties in row order), class ids converted to 1..80 (``label + 1``, the
@@ -196,15 +229,19 @@ def gather_labels_boxes_masks(
             bad.size, num_classes - 1, sorted(set(label[bad].tolist()))[:10],
         )
     with np.errstate(invalid="ignore"):
-        keep = valid_class & np.isfinite(score) & (score >= threshold) & (score != 0.0)
+        low = _lowest(threshold, candidate_threshold)
+        keep = valid_class & np.isfinite(score) & (score >= low) & (score != 0.0)
         keep &= np.isfinite(boxes5[:, :4]).all(axis=1)
-    rows = _by_score(np.flatnonzero(keep), score)
+    rows, cand = _split_candidates(_by_score(np.flatnonzero(keep), score), score, threshold, candidate_threshold)
     probs = _owned_probabilities(masks[rows])
     return Detections(
         boxes=boxes5[rows, :4].astype(np.float32, copy=True),
         scores=score[rows].copy(),
         class_ids=(label[rows] + 1).astype(np.int32),
         mask_probs=probs,
+        candidate_boxes=boxes5[cand, :4].astype(np.float32, copy=True),
+        candidate_scores=score[cand].copy(),
+        candidate_class_ids=(label[cand] + 1).astype(np.int32),
     )
 
 
@@ -325,16 +362,22 @@ def decode(
         paste: ``"legacy"`` or ``"aligned"`` (see the module docstring).
 
     Returns:
-        A :class:`Result` whose boxes are original-image pixels clipped to ``[0, W] x [0, H]``.
+        A :class:`Result` whose boxes are original-image pixels clipped to ``[0, W] x [0, H]``;
+        the box-only candidates mapped the same way into ``Result.candidates``.
     """
     if paste not in PASTE_MODES:
         raise ConfigError(f"expected paste 'legacy' or 'aligned', got {paste!r}")
+    candidates = NO_CANDIDATES
+    if len(dets.candidate_scores):
+        candidates = Candidates(
+            _image_boxes(dets.candidate_boxes, transform).astype(np.float32),
+            dets.candidate_scores,
+            dets.candidate_class_ids,
+        )
     height, width = transform.image_hw
     if len(dets) == 0:
-        return Result.empty(transform.image_hw)
-    boxes = transform.boxes_to_image(dets.boxes)
-    np.clip(boxes[:, 0::2], 0.0, width, out=boxes[:, 0::2])
-    np.clip(boxes[:, 1::2], 0.0, height, out=boxes[:, 1::2])
+        return Result.empty(transform.image_hw, candidates=candidates)
+    boxes = _image_boxes(dets.boxes, transform)
     boxes32 = boxes.astype(np.float32)
 
     crops: list[np.ndarray] = []
@@ -355,4 +398,14 @@ def decode(
         image_hw=transform.image_hw,
         mask_crops=tuple(crops),
         mask_offsets=offsets,
+        candidates=candidates,
     )
+
+
+def _image_boxes(boxes_xyxy: np.ndarray, transform: Transform) -> np.ndarray:
+    """float64 ``(K, 4)`` network-input boxes mapped to original-image pixels and clipped."""
+    height, width = transform.image_hw
+    boxes = transform.boxes_to_image(boxes_xyxy)
+    np.clip(boxes[:, 0::2], 0.0, width, out=boxes[:, 0::2])
+    np.clip(boxes[:, 1::2], 0.0, height, out=boxes[:, 1::2])
+    return boxes

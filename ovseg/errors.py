@@ -21,6 +21,7 @@ __all__ = [
     "InferenceError",
     "ResultError",
     "ResultIndexError",
+    "TrackingError",
 ]
 
 
@@ -75,3 +76,7 @@ class CaptureError(OvsegError):
 
 class InferenceError(OvsegError):
     """An inference that OpenVINO started but could not finish (device lost, out of memory, ...)."""
+
+
+class TrackingError(OvsegError, ValueError):
+    """A tracker fed a frame that does not belong to its stream, or missing its optional extra."""

@@ -25,7 +25,7 @@ from .errors import ResultError, ResultIndexError
 from .labels import class_name, coco_category_id
 from .rle import rle_from_crop
 
-__all__ = ["Instance", "Result"]
+__all__ = ["Candidates", "Instance", "Result"]
 
 
 def _frozen(array: np.ndarray) -> np.ndarray:
@@ -52,6 +52,51 @@ class Instance:
     """bool ``(h, w)``: the mask inside the region that starts at ``mask_offset``."""
     mask_offset: tuple[int, int]
     """``(x, y)`` of the crop's top-left pixel in the image."""
+    track_id: int = -1
+    """The tracker's id for this instance, -1 where untracked (see :mod:`ovseg.track`)."""
+
+
+@dataclass(frozen=True, eq=False)
+class Candidates:
+    """Box-only detections below a segmenter's output threshold, for trackers that associate
+    low-score detections (ByteTrack's second stage). No masks are pasted for them, and they
+    never reach output files: they are not instances of the :class:`Result` (not in ``len()``,
+    iteration or ``to_coco``).
+
+    Attributes:
+        boxes: float32 ``(K, 4)`` x1, y1, x2, y2 in original-image pixels, clipped to the image.
+        scores: float32 ``(K,)``, each below the segmenter's threshold, descending.
+        class_ids: int32 ``(K,)`` contiguous COCO class ids 1..80.
+    """
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    class_ids: np.ndarray
+
+    def __post_init__(self) -> None:
+        boxes = np.asarray(self.boxes)
+        if boxes.ndim != 2 or boxes.shape[1] != 4:
+            raise ResultError(f"expected candidate boxes of shape (K, 4), got {boxes.shape}")
+        k = boxes.shape[0]
+        for name in ("scores", "class_ids"):
+            if np.shape(getattr(self, name)) != (k,):
+                raise ResultError(f"expected candidate {name} of shape ({k},), got {np.shape(getattr(self, name))}")
+        object.__setattr__(self, "boxes", _owned(boxes, np.float32))
+        object.__setattr__(self, "scores", _owned(self.scores, np.float32))
+        object.__setattr__(self, "class_ids", _owned(self.class_ids, np.int32))
+
+    @classmethod
+    def empty(cls) -> Candidates:
+        return NO_CANDIDATES
+
+    def __len__(self) -> int:
+        return int(self.boxes.shape[0])
+
+    def __repr__(self) -> str:
+        return f"Candidates({len(self)} box-only detections)"
+
+
+NO_CANDIDATES = Candidates(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int32))
 
 
 @dataclass(frozen=True, eq=False)
@@ -66,6 +111,11 @@ class Result:
         mask_crops: N bool arrays ``(h_i, w_i)``, each instance's mask inside its paste region.
         mask_offsets: int32 ``(N, 2)`` ``(x, y)`` of each crop's top-left pixel in the image.
         speed_ms: time spent per stage in milliseconds (``preprocess``, ``infer``, ``decode``).
+        track_ids: int32 ``(N,)`` stable ids across a stream's frames, -1 where untracked (all
+            -1 unless a tracker of :mod:`ovseg.track` set them).
+        candidates: box-only detections of the same frame below the output threshold (empty
+            unless the segmenter was given a ``candidate_threshold``); frame-level, for trackers
+            only, carried unchanged through indexing.
 
     Indexing with an int, a slice, an int array or a bool ``(N,)`` array returns a new
     :class:`Result` with the selected instances (``res[res.scores > 0.8]``). All arrays are
@@ -79,6 +129,8 @@ class Result:
     mask_crops: tuple[np.ndarray, ...]
     mask_offsets: np.ndarray
     speed_ms: Mapping[str, float] = field(default_factory=dict)
+    track_ids: np.ndarray | None = None
+    candidates: Candidates = NO_CANDIDATES
 
     def __post_init__(self) -> None:
         set_ = functools.partial(object.__setattr__, self)
@@ -86,7 +138,9 @@ class Result:
         n = boxes.shape[0] if boxes.ndim == 2 else -1
         if boxes.ndim != 2 or boxes.shape[1] != 4:
             raise ResultError(f"expected boxes of shape (N, 4), got {boxes.shape}")
-        for name, shape in (("scores", (n,)), ("class_ids", (n,)), ("mask_offsets", (n, 2))):
+        if self.track_ids is None:
+            set_("track_ids", np.full(max(n, 0), -1, np.int32))
+        for name, shape in (("scores", (n,)), ("class_ids", (n,)), ("mask_offsets", (n, 2)), ("track_ids", (n,))):
             got = np.shape(getattr(self, name))
             if got != shape:
                 raise ResultError(f"expected {name} of shape {shape}, got {got}")
@@ -98,6 +152,14 @@ class Result:
         set_("scores", _owned(self.scores, np.float32))
         set_("class_ids", _owned(self.class_ids, np.int32))
         set_("mask_offsets", _owned(self.mask_offsets, np.int32))
+        track_ids = np.asarray(self.track_ids)
+        if track_ids.size and not np.issubdtype(track_ids.dtype, np.integer):
+            raise ResultError(f"expected integer track_ids, got {track_ids.dtype}")
+        if track_ids.size and track_ids.min() < -1:
+            raise ResultError(f"expected track_ids >= -1 (-1: untracked), got {int(track_ids.min())}")
+        set_("track_ids", _owned(track_ids, np.int32))
+        if not isinstance(self.candidates, Candidates):
+            raise ResultError(f"expected candidates of type Candidates, got {type(self.candidates).__name__}")
         set_("image_hw", (int(self.image_hw[0]), int(self.image_hw[1])))
         crops = tuple(_owned(c, np.bool_) for c in self.mask_crops)
         height, width = self.image_hw
@@ -111,7 +173,9 @@ class Result:
         set_("speed_ms", MappingProxyType(dict(self.speed_ms)))
 
     @classmethod
-    def empty(cls, image_hw: tuple[int, int], speed_ms: Mapping[str, float] | None = None) -> Result:
+    def empty(
+        cls, image_hw: tuple[int, int], speed_ms: Mapping[str, float] | None = None, *, candidates: Candidates | None = None
+    ) -> Result:
         """A result with no instances for an image of size ``image_hw``."""
         return cls(
             boxes=np.zeros((0, 4), np.float32),
@@ -121,6 +185,7 @@ class Result:
             mask_crops=(),
             mask_offsets=np.zeros((0, 2), np.int32),
             speed_ms=speed_ms or {},
+            candidates=candidates or NO_CANDIDATES,
         )
 
     # -- sequence protocol ---------------------------------------------------------------
@@ -156,6 +221,8 @@ class Result:
             mask_crops=tuple(self.mask_crops[i] for i in rows.tolist()),
             mask_offsets=self.mask_offsets[rows],
             speed_ms=self.speed_ms,
+            track_ids=self.track_ids[rows],
+            candidates=self.candidates,
         )
 
     def __iter__(self) -> Iterator[Instance]:
@@ -169,6 +236,7 @@ class Result:
                 label=class_name(int(self.class_ids[i])),
                 mask_crop=self.mask_crops[i],
                 mask_offset=(ox, oy),
+                track_id=int(self.track_ids[i]),
             )
 
     def __repr__(self) -> str:
@@ -221,7 +289,8 @@ class Result:
     def to_coco(self, image_id: int) -> list[dict[str, Any]]:
         """COCO results dicts, one per instance, loadable by pycocotools' ``COCO.loadRes``:
         ``image_id``, official ``category_id`` (1..90), ``bbox`` ``[x, y, w, h]``, ``score``,
-        ``segmentation`` (compressed RLE, ``counts`` a str, computed from the crops)."""
+        ``segmentation`` (compressed RLE, ``counts`` a str, computed from the crops) and
+        ``track_id`` (-1 where untracked)."""
         return [
             {
                 "image_id": int(image_id),
@@ -229,6 +298,7 @@ class Result:
                 "bbox": [round(x1, 2), round(y1, 2), round(x2 - x1, 2), round(y2 - y1, 2)],
                 "score": record["score"],
                 "segmentation": record["segmentation"],
+                "track_id": record["track_id"],
             }
             for record, (x1, y1, x2, y2) in zip(self.to_records(), self.boxes.tolist(), strict=True)
         ]
@@ -236,7 +306,7 @@ class Result:
     def to_records(self) -> list[dict[str, Any]]:
         """One JSON-ready dict per instance, the ``instances`` of ``ovseg predict``'s files:
         ``label``, official COCO ``category_id``, ``score``, ``box`` (x1, y1, x2, y2 in original
-        pixels) and ``segmentation`` (compressed COCO RLE)."""
+        pixels), ``segmentation`` (compressed COCO RLE) and ``track_id`` (-1 where untracked)."""
         return [
             {
                 "label": inst.label,
@@ -244,6 +314,7 @@ class Result:
                 "score": round(inst.score, 5),
                 "box": [round(v, 2) for v in inst.box],
                 "segmentation": rle_from_crop(inst.mask_crop, inst.mask_offset, self.image_hw),
+                "track_id": inst.track_id,
             }
             for inst in self
         ]

@@ -63,6 +63,10 @@ class Segmenter:
         core: an ``openvino.Core`` to share between models.
         cache_dir: the model cache catalogue names are looked up in (default ``$OVSEG_HOME``,
             else the per-user cache; what ``ovseg fetch --cache-dir`` wrote to).
+        candidate_threshold: also hand trackers the detections with ``candidate_threshold <=
+            score < threshold``, box-only (no masks pasted), in ``Result.candidates``; they are
+            never instances of the result nor in its files (ByteTrack's low-score association,
+            see :mod:`ovseg.track`). ``None`` (default): none.
 
     Calling the segmenter on a BGR uint8 ``(H, W, 3)`` image (grayscale, BGRA and 16-bit
     images are converted) returns a :class:`~ovseg.result.Result`.
@@ -80,14 +84,21 @@ class Segmenter:
         im_info_scale: bool = False,
         core: ov.Core | None = None,
         cache_dir: str | Path | None = None,
+        candidate_threshold: float | None = None,
     ) -> None:
         if isinstance(threshold, bool) or not (isinstance(threshold, numbers.Real) and 0.0 <= float(threshold) <= 1.0):
             raise ConfigError(f"expected a threshold in [0, 1], got {threshold!r}")
+        if candidate_threshold is not None and (
+            isinstance(candidate_threshold, bool)
+            or not (isinstance(candidate_threshold, numbers.Real) and 0.0 <= float(candidate_threshold) <= float(threshold))
+        ):
+            raise ConfigError(f"expected a candidate_threshold in [0, {threshold}] or None, got {candidate_threshold!r}")
         if paste not in PASTE_MODES:
             raise ConfigError(f"expected paste 'legacy' or 'aligned', got {paste!r}")
         if resize is not None and resize not in RESIZE_POLICIES:
             raise ConfigError(f"expected resize 'fit', 'short-long', 'stretch' or None, got {resize!r}")
         self.threshold = float(threshold)
+        self.candidate_threshold = None if candidate_threshold is None else float(candidate_threshold)
         self.paste: PasteMode = paste
         self.im_info_scale = im_info_scale
         self.device = device
@@ -161,8 +172,8 @@ class Segmenter:
     def gather(self, outputs: Mapping[str, np.ndarray]) -> Detections:
         """Select and copy out the detections of one inference's outputs."""
         if self.info.family == MASKRCNN_FAMILY:
-            return gather_maskrcnn(outputs, self.threshold)
-        return gather_labels_boxes_masks(outputs, self.threshold)
+            return gather_maskrcnn(outputs, self.threshold, candidate_threshold=self.candidate_threshold)
+        return gather_labels_boxes_masks(outputs, self.threshold, candidate_threshold=self.candidate_threshold)
 
     def decode(self, dets: Detections, transform: Transform) -> Result:
         """Map detections back to the image and paste their masks."""

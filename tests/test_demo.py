@@ -19,13 +19,13 @@ import cv2
 import numpy as np
 import pytest
 
-from ovseg.sources import CaptureSource, ImageSource, open_source
 from ovseg.cli import main
 from ovseg.controls import Controls
 from ovseg.demo import run_demo
 from ovseg.draw import Overlay, class_color, draw_status
 from ovseg.errors import CaptureError, ConfigError, OutputError
 from ovseg.segmenter import Segmenter
+from ovseg.sources import CaptureSource, ImageSource, open_source
 
 from .conftest import F32
 

@@ -21,7 +21,7 @@ LAYER = {
     "labels": 1, "files": 1, "rle": 1,
     "result": 2, "preprocess": 2, "catalog": 2, "images": 2,
     "sinks": 4, "cache": 3, "decode": 3, "coco": 3, "draw": 3, "controls": 3, "video": 3, "background": 3, "synthetic": 3,
-    "sources": 3,
+    "sources": 3, "track": 3,
     "capture": 4,
     "window": 4, "download": 4, "model": 4,
     "pipeline": 5,

@@ -1,0 +1,457 @@
+"""Tracking against ground truth: rendered sequences, the real model, TrackEval's HOTA / IDF1.
+
+Sequences are rendered from the fixture set's real COCO images: instance cutouts with their
+real (RLE) masks move over real backgrounds (fixture images resized to 640x480 and blurred,
+sigma 4, so that the stand-in model finds nothing in them alone), cross, occlude each other,
+enter and leave; 15 fps. Ground truth per frame: each object's *visible* mask (what no object in
+front covers) and its box; an object less than 25 % visible is absent from the ground truth
+for that frame (a gap a tracker must bridge). The stand-in model then runs on the rendered
+frames (CPU, f32, threshold 0.5, box-only candidates down to 0.1), so detections carry the
+model's real noise, and every tracker of ``ovseg.track`` is scored on the same detections with
+TrackEval 1.3 (HOTA, IDF1, ID switches, fragmentation, MOTA), once with box IoU and once with
+mask IoU as the similarity. Unconfirmed detections (track id -1) are not tracker output.
+
+Kinds (each rendered in ``--variants`` variants with other cutouts, backgrounds and mirrored
+paths):
+- ``crossing``: three people and one other object cross each other in depth (75 frames);
+- ``occlusion-short``: two people walk behind a person standing near the camera, hidden up to
+  7 frames (< OMZ's 10 frame age limit; 75 frames);
+- ``occlusion-long``: the same behind two people standing side by side, hidden 21-24 frames
+  (> 10; 75 frames);
+- ``enter-leave``: objects enter and leave at the edges; one leaves where another of its
+  class enters soon after (90 frames).
+The gaps actually rendered are printed per sequence.
+
+Then the tracking cost: each tracker's median ``update`` time per frame with 20 instances on
+1920x1080 frames (synthetic moving ellipses, box-local masks), against the model's own median
+time per frame from the run above.
+
+Run (installs the tracker extra and the evaluator; trackeval 1.3 works with NumPy 2)::
+
+    pip install -e ".[track]" "trackeval==1.3.*"
+    python benchmarks/tracking.py                # ~6 min on 2 cores the first time; the model's
+                                                 # results are then cached (30 s a run)
+    python benchmarks/tracking.py --variants 1 --trackers omz,bytetrack
+
+The model's results are cached under ``--cache`` (default /tmp/ovseg-tracking-cache) by a hash
+of the rendered frames and the model; ``--no-cache`` recomputes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import pickle
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pycocotools.mask as mask_util
+
+from ovseg import Segmenter
+from ovseg.result import Candidates, Result
+from ovseg.track import TRACKERS, box_iou, make_tracker, mask_iou
+
+FIXTURES = Path(os.environ.get("OVSEG_FIXTURES", Path(__file__).resolve().parents[2] / "shared" / "fixtures"))
+FRAME_HW = (480, 640)
+FPS = 15.0
+VISIBLE_MIN = 0.25
+# Fixture images with no detection of the stand-in model at 0.3 once resized to 640x480 and
+# blurred with sigma 4 (screened once, over all 100 images).
+BACKGROUNDS = [
+    "000000000285.jpg", "000000000776.jpg", "000000000802.jpg", "000000001353.jpg",
+    "000000001490.jpg", "000000002587.jpg", "000000002923.jpg", "000000003156.jpg",
+]
+
+
+def cpu_name() -> str:
+    model, flags = "unknown CPU", ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name") and model == "unknown CPU":
+                model = line.split(":", 1)[1].strip()
+            if line.startswith("flags") and not flags:
+                have = set(line.split(":", 1)[1].split())
+                flags = " ".join(f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in have)
+    except OSError:
+        pass
+    return f"{model} ({os.cpu_count()} logical CPUs; {flags or 'no avx2'})"
+
+
+# -- cutouts and backgrounds ------------------------------------------------------------------
+
+
+@dataclass
+class Cutout:
+    name: str
+    pixels: np.ndarray  # uint8 (h, w, 3), the annotation's box
+    mask: np.ndarray  # bool (h, w)
+
+
+def load_cutouts(fixtures: Path) -> dict[str, list[Cutout]]:
+    """Cutouts per class: whole (not at the image border), not crowd, >= 5000 px, compact."""
+    data = json.loads((fixtures / "coco-val2017-lightly" / "instances.json").read_text())
+    images = {im["id"]: im for im in data["images"]}
+    names = {c["id"]: c["name"] for c in data["categories"]}
+    out: dict[str, list[Cutout]] = {}
+    cache: dict[int, np.ndarray] = {}
+    for ann in sorted(data["annotations"], key=lambda a: a["id"]):
+        x, y, w, h = ann["bbox"]
+        im = images[ann["image_id"]]
+        if ann["iscrowd"] or ann["area"] < 5000 or ann["area"] / (w * h) < 0.4:
+            continue
+        if x < 2 or y < 2 or x + w > im["width"] - 2 or y + h > im["height"] - 2:
+            continue
+        if ann["image_id"] not in cache:
+            cache[ann["image_id"]] = cv2.imread(str(fixtures / "coco-val2017-lightly" / "images" / im["file_name"]))
+        rle = ann["segmentation"]
+        if isinstance(rle["counts"], list):
+            rle = mask_util.frPyObjects(rle, *rle["size"])
+        full = mask_util.decode(rle).astype(bool)
+        x0, y0, x1, y1 = int(x), int(y), int(np.ceil(x + w)), int(np.ceil(y + h))
+        out.setdefault(names[ann["category_id"]], []).append(
+            Cutout(names[ann["category_id"]], cache[ann["image_id"]][y0:y1, x0:x1].copy(), full[y0:y1, x0:x1].copy())
+        )
+    return out
+
+
+def load_background(fixtures: Path, name: str) -> np.ndarray:
+    image = cv2.imread(str(fixtures / "coco-val2017-lightly" / "images" / name))
+    return cv2.GaussianBlur(cv2.resize(image, FRAME_HW[::-1], interpolation=cv2.INTER_AREA), (0, 0), 4)
+
+
+# -- sequences ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Actor:
+    cutout: Cutout
+    height: int  # rendered height in pixels (aspect kept)
+    keys: list[tuple[int, float, float]]  # (frame, centre x, centre y), linear in between
+    z: int  # larger: nearer the camera (drawn later)
+
+    def centre(self, t: int) -> tuple[float, float] | None:
+        if t < self.keys[0][0] or t > self.keys[-1][0]:
+            return None
+        for (t0, x0, y0), (t1, x1, y1) in zip(self.keys, self.keys[1:], strict=False):
+            if t0 <= t <= t1:
+                a = (t - t0) / max(t1 - t0, 1)
+                return x0 + a * (x1 - x0), y0 + a * (y1 - y0)
+        return self.keys[-1][1], self.keys[-1][2]
+
+
+@dataclass
+class Sequence:
+    name: str
+    kind: str
+    frames: int
+    background: np.ndarray
+    actors: list[Actor]
+    images: list[np.ndarray] = field(default_factory=list)
+    gt: list[list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]] = field(default_factory=list)
+    """per frame: (actor index, box xyxy, crop bool, offset (x, y)) of each visible actor."""
+
+
+def _scaled(cutout: Cutout, height: int) -> tuple[np.ndarray, np.ndarray]:
+    h, w = cutout.mask.shape
+    size = (max(int(round(w * height / h)), 1), height)
+    pixels = cv2.resize(cutout.pixels, size, interpolation=cv2.INTER_LINEAR)
+    mask = cv2.resize(cutout.mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST).astype(bool)
+    return pixels, mask
+
+
+def render(seq: Sequence) -> None:
+    """Fill ``seq.images`` and ``seq.gt``: draw back to front, visible masks from the id map."""
+    height, width = FRAME_HW
+    scaled = [_scaled(a.cutout, a.height) for a in seq.actors]
+    full_area = [int(m.sum()) for _, m in scaled]
+    order = sorted(range(len(seq.actors)), key=lambda i: seq.actors[i].z)
+    for t in range(seq.frames):
+        image = seq.background.copy()
+        owner = np.full(FRAME_HW, -1, dtype=np.int32)
+        for i in order:
+            c = seq.actors[i].centre(t)
+            if c is None:
+                continue
+            pixels, mask = scaled[i]
+            h, w = mask.shape
+            x0, y0 = int(round(c[0] - w / 2)), int(round(c[1] - h / 2))
+            cx0, cy0, cx1, cy1 = max(x0, 0), max(y0, 0), min(x0 + w, width), min(y0 + h, height)
+            if cx1 <= cx0 or cy1 <= cy0:
+                continue
+            sub = mask[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
+            image[cy0:cy1, cx0:cx1][sub] = pixels[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0][sub]
+            owner[cy0:cy1, cx0:cx1][sub] = i
+        entries = []
+        for i in range(len(seq.actors)):
+            visible = owner == i
+            area = int(visible.sum())
+            if area < VISIBLE_MIN * full_area[i] or area == 0:
+                continue
+            ys, xs = np.nonzero(visible)
+            x0, y0, x1, y1 = int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+            entries.append((i, np.array([x0, y0, x1, y1], np.float64), visible[y0:y1, x0:x1].copy(), np.array([x0, y0])))
+        seq.images.append(image)
+        seq.gt.append(entries)
+
+
+def gaps(seq: Sequence) -> list[int]:
+    """Lengths of the runs of frames an actor is absent from the ground truth between two
+    stretches where it is present."""
+    out = []
+    for i in range(len(seq.actors)):
+        present = [any(e[0] == i for e in frame) for frame in seq.gt]
+        idx = [t for t, p in enumerate(present) if p]
+        out += [b - a - 1 for a, b in zip(idx, idx[1:], strict=False) if b - a > 1]
+    return sorted(out)
+
+
+def build_sequences(fixtures: Path, variants: int) -> list[Sequence]:
+    cut = load_cutouts(fixtures)
+    others = [c for name in ("sheep", "motorcycle", "chair", "bowl", "banana", "surfboard") for c in cut.get(name, [])]
+    # People tall enough to be seen whole, narrow enough to be occluded.
+    people = [p for p in cut["person"] if 1.3 < p.mask.shape[0] / p.mask.shape[1] < 4.5]
+    seqs = [s for v in range(variants) for s in _variant(fixtures, v, people, others)]
+    for seq in seqs:
+        render(seq)
+    return seqs
+
+
+def _variant(fixtures: Path, v: int, people: list[Cutout], others: list[Cutout]) -> list[Sequence]:
+    """The four kinds, variant ``v``: other cutouts and backgrounds, paths mirrored when odd."""
+
+    def person(k: int) -> Cutout:
+        return people[(7 * v + k) % len(people)]
+
+    def mirror(keys: list[tuple[int, float, float]]) -> list[tuple[int, float, float]]:
+        return [(t, FRAME_HW[1] - x, y) for t, x, y in keys] if v % 2 else keys
+
+    def bg(k: int) -> np.ndarray:
+        return load_background(fixtures, BACKGROUNDS[(3 * v + k) % len(BACKGROUNDS)])
+
+    # Occluders: people near the camera (tall, standing still); the others walk behind them.
+    big = [p for p in people if 1.8 < p.mask.shape[0] / p.mask.shape[1] < 2.6]  # 170-245 px wide at 440
+    slim = [p for p in people if 2.6 <= p.mask.shape[0] / p.mask.shape[1] < 3.6]  # 120-170 px wide
+    n, m = 75, 90
+    return [
+        Sequence(f"crossing-{v}", "crossing", n, bg(0), [
+            Actor(person(0), 230, mirror([(0, -40, 290), (n - 1, 690, 270)]), z=2),
+            Actor(person(1), 220, mirror([(0, 690, 280), (n - 1, -40, 300)]), z=1),
+            Actor(person(2), 190, mirror([(0, 150, 250), (n - 1, 470, 260)]), z=0),
+            Actor(others[v % len(others)], 110, mirror([(0, 330, 60), (n - 1, 300, 420)]), z=3),
+        ]),
+        Sequence(f"occlusion-short-{v}", "occlusion-short", n, bg(1), [
+            Actor(slim[v % len(slim)], 440, mirror([(0, 320, 260), (n - 1, 326, 260)]), z=5),
+            Actor(person(3), 200, mirror([(0, -30, 300), (n - 1, 640, 300)]), z=1),
+            Actor(person(4), 190, mirror([(20, 670, 310), (n - 1, 60, 310)]), z=0),
+        ]),
+        Sequence(f"occlusion-long-{v}", "occlusion-long", n, bg(2), [
+            Actor(big[(v + 1) % len(big)], 440, mirror([(0, 270, 260), (n - 1, 270, 260)]), z=5),
+            Actor(big[(v + 2) % len(big)], 430, mirror([(0, 370, 265), (n - 1, 370, 265)]), z=4),
+            Actor(person(5), 200, mirror([(0, -20, 300), (n - 1, 640, 300)]), z=1),
+            Actor(person(6), 190, mirror([(8, 660, 310), (n - 1, 80, 310)]), z=0),
+        ]),
+        Sequence(f"enter-leave-{v}", "enter-leave", m, bg(3), [
+            Actor(person(7), 220, mirror([(0, -50, 300), (40, 690, 290)]), z=1),
+            Actor(person(8), 210, mirror([(48, 690, 290), (m - 1, 250, 300)]), z=1),
+            Actor(person(9), 200, mirror([(15, 200, -110), (60, 230, 260), (m - 1, 240, 590)]), z=0),
+            Actor(others[(v + 1) % len(others)], 120, mirror([(30, -70, 400), (m - 1, 420, 380)]), z=2),
+            Actor(person(10), 240, mirror([(0, 520, 260), (30, 520, 260), (65, 700, 270)]), z=0),
+        ]),
+    ]
+
+
+# -- the model ---------------------------------------------------------------------------------
+
+
+def run_model(seg: Segmenter, seq: Sequence, cache: Path | None) -> list[Result]:
+    digest = hashlib.sha256()
+    for image in seq.images:
+        digest.update(image.tobytes())
+    digest.update(f"{seg.model_path.stat().st_size} {seg.threshold} {seg.candidate_threshold} {seg.paste}".encode())
+    path = cache / f"{seq.name}-{digest.hexdigest()[:16]}.pkl" if cache else None
+    if path is not None and path.exists():
+        return [_from_plain(r) for r in pickle.loads(path.read_bytes())]
+    results = [seg(image) for image in seq.images]
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(pickle.dumps([_to_plain(r) for r in results]))
+    return results
+
+
+def _to_plain(res: Result) -> dict:
+    c = res.candidates
+    return {"boxes": res.boxes, "scores": res.scores, "class_ids": res.class_ids, "image_hw": res.image_hw,
+            "mask_crops": res.mask_crops, "mask_offsets": res.mask_offsets, "speed_ms": dict(res.speed_ms),
+            "candidates": (c.boxes, c.scores, c.class_ids)}
+
+
+def _from_plain(d: dict) -> Result:
+    return Result(**{**d, "candidates": Candidates(*d["candidates"])})
+
+
+# -- scoring -----------------------------------------------------------------------------------
+
+
+def trackeval_data(seq: Sequence, tracked: list[Result], similarity: str) -> dict:
+    """TrackEval's per-sequence input (ids made contiguous), ``similarity`` 'box' or 'mask'."""
+    gt_ids, tr_ids, sims = [], [], []
+    gt_map: dict[int, int] = {}
+    tr_map: dict[int, int] = {}
+    for entries, res in zip(seq.gt, tracked, strict=True):
+        keep = np.flatnonzero(res.track_ids >= 0)
+        gt_ids.append(np.array([gt_map.setdefault(e[0], len(gt_map)) for e in entries], dtype=int))
+        tr_ids.append(np.array([tr_map.setdefault(int(res.track_ids[k]), len(tr_map)) for k in keep], dtype=int))
+        if similarity == "box":
+            sim = box_iou(np.array([e[1] for e in entries]).reshape(-1, 4), res.boxes[keep])
+        else:
+            sim = mask_iou(
+                [e[2] for e in entries], np.array([e[3] for e in entries]).reshape(-1, 2),
+                [res.mask_crops[k] for k in keep], res.mask_offsets[keep],
+            )
+        sims.append(sim)
+    return {
+        "gt_ids": gt_ids, "tracker_ids": tr_ids, "similarity_scores": sims,
+        "num_gt_dets": sum(len(g) for g in gt_ids), "num_tracker_dets": sum(len(t) for t in tr_ids),
+        "num_gt_ids": len(gt_map), "num_tracker_ids": len(tr_map), "num_timesteps": len(seq.gt),
+    }
+
+
+def score(per_seq: dict[str, dict]) -> dict[str, float]:
+    """HOTA, IDF1, IDSW, Frag, MOTA over sequences combined (TrackEval's own combination)."""
+    import trackeval
+
+    metrics = {"hota": trackeval.metrics.HOTA(), "clear": trackeval.metrics.CLEAR({"PRINT_CONFIG": False}),
+               "id": trackeval.metrics.Identity({"PRINT_CONFIG": False})}
+    combined = {}
+    for key, metric in metrics.items():
+        combined[key] = metric.combine_sequences({name: metric.eval_sequence(d) for name, d in per_seq.items()})
+    return {
+        "HOTA": 100 * float(np.mean(combined["hota"]["HOTA"])),
+        "DetA": 100 * float(np.mean(combined["hota"]["DetA"])),
+        "AssA": 100 * float(np.mean(combined["hota"]["AssA"])),
+        "IDF1": 100 * float(combined["id"]["IDF1"]),
+        "IDSW": int(combined["clear"]["IDSW"]),
+        "Frag": int(combined["clear"]["Frag"]),
+        "MOTA": 100 * float(combined["clear"]["MOTA"]),
+    }
+
+
+# -- cost at 20 instances on 1080p -------------------------------------------------------------
+
+
+def synthetic_stream(frames: int = 60, n: int = 20, seed: int = 0) -> list[Result]:
+    """20 ellipses moving over 1920x1080, each a box-local mask, some overlapping."""
+    rng = np.random.default_rng(seed)
+    height, width = 1080, 1920
+    size = rng.uniform(80, 260, (n, 2))
+    pos = rng.uniform([150, 150], [width - 150, height - 150], (n, 2))
+    vel = rng.uniform(-8, 8, (n, 2))
+    classes = rng.integers(1, 4, n).astype(np.int32)
+    scores = np.sort(rng.uniform(0.5, 1.0, n))[::-1].astype(np.float32)
+    out = []
+    for t in range(frames):
+        p = np.clip(pos + t * vel, size / 2 + 1, [width, height] - size / 2 - 1)
+        boxes = np.concatenate([p - size / 2, p + size / 2], axis=1).astype(np.float32)
+        crops, offsets = [], []
+        for (x0, y0, x1, y1) in boxes.tolist():
+            w, h = int(x1) - int(x0), int(y1) - int(y0)
+            crop = np.zeros((h, w), np.uint8)
+            cv2.ellipse(crop, (w // 2, h // 2), (w // 2, h // 2), 0, 0, 360, 1, -1)
+            crops.append(crop.astype(bool))
+            offsets.append((int(x0), int(y0)))
+        out.append(Result(boxes, scores, classes, (height, width), tuple(crops), np.array(offsets, np.int32)))
+    return out
+
+
+def tracking_cost_ms(name: str, stream: list[Result], repeats: int = 5) -> float:
+    per_frame = []
+    for _ in range(repeats):
+        tracker = make_tracker(name)
+        for res in stream:
+            start = time.perf_counter()
+            tracker.update(res)
+            per_frame.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(per_frame)
+
+
+# -- main --------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--fixtures", type=Path, default=FIXTURES)
+    parser.add_argument("--model", type=Path, default=None, help="default: the fixture stand-in model")
+    parser.add_argument("--variants", type=int, default=2)
+    parser.add_argument("--trackers", default=",".join(TRACKERS), help=f"comma-separated, of {', '.join(TRACKERS)}")
+    parser.add_argument("--cache", type=Path, default=Path("/tmp/ovseg-tracking-cache"))
+    parser.add_argument("--no-cache", action="store_true")
+    parser.add_argument("--save-frames", type=Path, default=None, help="write each sequence's frames as JPEGs here")
+    args = parser.parse_args(argv)
+    try:
+        import trackeval  # noqa: F401
+    except ImportError:
+        print('benchmarks/tracking.py needs TrackEval: pip install "trackeval==1.3.*"', file=sys.stderr)
+        return 2
+    names = [n.strip() for n in args.trackers.split(",") if n.strip()]
+    model = args.model or args.fixtures / "models" / "standin-yolov5s-seg-0033-interface.xml"
+
+    print(f"CPU: {cpu_name()}")
+    print(f"numpy {np.__version__}, OpenCV {cv2.__version__}")
+    start = time.perf_counter()
+    seqs = build_sequences(args.fixtures, args.variants)
+    print(f"rendered {len(seqs)} sequences, {sum(s.frames for s in seqs)} frames of {FRAME_HW[1]}x{FRAME_HW[0]} at "
+          f"{FPS:g} fps in {time.perf_counter() - start:.1f} s")
+    for s in seqs:
+        print(f"  {s.name}: {len(s.actors)} objects, ground-truth gaps (frames): {gaps(s) or 'none'}")
+        if args.save_frames:
+            (args.save_frames / s.name).mkdir(parents=True, exist_ok=True)
+            for t, image in enumerate(s.images):
+                cv2.imwrite(str(args.save_frames / s.name / f"{t:03d}.jpg"), image)
+
+    seg = Segmenter(model, threshold=0.5, config={"INFERENCE_PRECISION_HINT": "f32"}, candidate_threshold=0.1)
+    start = time.perf_counter()
+    results = {s.name: run_model(seg, s, None if args.no_cache else args.cache) for s in seqs}
+    model_ms = statistics.median(sum(r.speed_ms.values()) for rs in results.values() for r in rs)
+    print(f"model: {model.name}, CPU f32, threshold 0.5, candidates >= 0.1; {time.perf_counter() - start:.0f} s "
+          f"(cached runs are free); median {model_ms:.1f} ms a frame")
+
+    kinds = list(dict.fromkeys(s.kind for s in seqs))
+    table: dict[tuple[str, str, str], dict[str, float]] = {}
+    for name in names:
+        tracked = {s.name: list(make_tracker(name).track(results[s.name])) for s in seqs}
+        for similarity in ("box", "mask"):
+            for kind in kinds + ["all"]:
+                chosen = [s for s in seqs if kind in ("all", s.kind)]
+                table[(kind, similarity, name)] = score(
+                    {s.name: trackeval_data(s, tracked[s.name], similarity) for s in chosen}
+                )
+
+    for similarity in ("box", "mask"):
+        print(f"\n{similarity} IoU similarity (TrackEval 1.3; HOTA/IDF1/MOTA in %)")
+        print("| kind | tracker | HOTA | IDF1 | IDSW | Frag | MOTA | DetA | AssA |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for kind in kinds + ["all"]:
+            for name in names:
+                r = table[(kind, similarity, name)]
+                print(f"| {kind} | {name} | {r['HOTA']:.1f} | {r['IDF1']:.1f} | {r['IDSW']} | {r['Frag']} | "
+                      f"{r['MOTA']:.1f} | {r['DetA']:.1f} | {r['AssA']:.1f} |")
+
+    print("\ntracking cost per frame, 20 instances, 1920x1080, box-local masks (median of 5 x 60 frames)")
+    stream = synthetic_stream()
+    print("| tracker | ms / frame | vs the model's own ms / frame |")
+    print("|---|---|---|")
+    for name in names:
+        ms = tracking_cost_ms(name, stream)
+        print(f"| {name} | {ms:.3f} | {ms / model_ms:.4f} ({model_ms:.0f} ms) |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

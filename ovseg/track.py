@@ -1,0 +1,786 @@
+"""Stable instance ids across the frames of one stream: trackers that take and return Results.
+
+One tracker object per stream (camera, video file), fed one :class:`~ovseg.result.Result` per
+frame in order::
+
+    tracker = ovseg.track.make_tracker()                # "mask-bytetrack"
+    for res in tracker.track(seg.stream(frames)):       # or ovseg.track.track(results, "omz")
+        res.track_ids                                   # int32 (N,), -1 where unconfirmed
+
+``tracker.update(result)`` returns ``dataclasses.replace(result, track_ids=...)``: the same
+instances in the same (score) order, none added or removed, only the ids set. Trackers:
+
+- :class:`OmzTracker` (``"omz"``): the Open Model Zoo instance_segmentation_demo's
+  ``StaticIOUTracker``, reproduced exactly: mask IoU between instances of the same class and
+  each track's last mask (no motion model), greedy matching in score order, a match needs IoU
+  > 0.5, a track is forgotten after 10 frames without a match, every instance gets an id at
+  once (0, 1, 2, ...). numpy only.
+- :class:`ByteTrack` (``"bytetrack"``), :class:`Sort` (``"sort"``), :class:`OcSort`
+  (``"ocsort"``): the `trackers` package's implementations (Kalman box motion; ByteTrack adds a
+  second, low-score association that uses ``Result.candidates``), class-agnostic, fed boxes
+  only. They need the optional extra: ``pip install "ovseg[track]"``.
+- :class:`MaskByteTrack` (``"mask-bytetrack"``, the default: the benchmark's winner):
+  ByteTrack's two-stage association (instances, then the box-only ``Result.candidates``) with
+  a Kalman box motion model, where an instance's similarity to a track mixes the *mask* IoU with
+  the track's last mask moved by its predicted motion and the box IoU; lost tracks are matched
+  by a motion extrapolated from when they were seen whole (occlusions of 20-35 frames bridged
+  in the benchmark). Solved with scipy's ``linear_sum_assignment``; needs scipy (same extra).
+
+Mask IoU is computed on the box-local crops and only for pairs whose crops overlap
+(:func:`mask_iou`), never on full ``(N, H, W)`` masks.
+
+Bad input: an empty frame ages the tracks (nothing else); instances with a NaN or infinite box
+or score are not associated and keep id -1; a frame whose size differs from the stream's first
+frame (another stream fed by mistake) raises :class:`~ovseg.errors.TrackingError`, or with
+``on_resize="reset"`` starts a new stream (all tracks dropped, ids continue upwards).
+:meth:`Tracker.reset` starts a new stream explicitly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+
+from .errors import TrackingError
+from .result import Result
+
+__all__ = [
+    "Tracker",
+    "OmzTracker",
+    "ByteTrack",
+    "Sort",
+    "OcSort",
+    "MaskByteTrack",
+    "TRACKERS",
+    "DEFAULT_TRACKER",
+    "make_tracker",
+    "track",
+    "mask_iou",
+    "box_iou",
+]
+
+logger = logging.getLogger(__name__)
+
+OnResize = Literal["error", "reset"]
+
+_INSTALL = 'pip install "ovseg[track]"'
+
+
+# -- similarity kernels ---------------------------------------------------------------------
+
+
+def _crop_rects(crops: Sequence[np.ndarray], offsets: np.ndarray) -> np.ndarray:
+    """int64 ``(N, 4)`` x0, y0, x1, y1 (exclusive) of each crop's rectangle in the image."""
+    offsets = np.asarray(offsets, dtype=np.int64).reshape(-1, 2)
+    sizes = np.array([c.shape[:2] for c in crops], dtype=np.int64).reshape(-1, 2)  # (h, w)
+    return np.concatenate([offsets, offsets + sizes[:, ::-1]], axis=1)
+
+
+def mask_iou(
+    crops_a: Sequence[np.ndarray],
+    offsets_a: np.ndarray,
+    crops_b: Sequence[np.ndarray],
+    offsets_b: np.ndarray,
+    *,
+    pairs: np.ndarray | None = None,
+    areas_a: np.ndarray | None = None,
+    areas_b: np.ndarray | None = None,
+    skip_below: float | np.ndarray = 0.0,
+) -> np.ndarray:
+    """IoU of box-local masks, computed on the overlap of each pair's crop rectangles only.
+
+    Args:
+        crops_a, crops_b: bool ``(h_i, w_i)`` masks, each inside its rectangle.
+        offsets_a, offsets_b: int ``(A, 2)``, ``(B, 2)`` ``(x, y)`` of each crop's top-left pixel
+            (any integers: a crop moved partly outside the image is fine).
+        pairs: optional bool ``(A, B)``: pairs to compute; the others are 0 (e.g. same class).
+        areas_a, areas_b: optional mask pixel counts, if already known.
+        skip_below: a value, or one per pair ``(A, B)``: pairs whose IoU cannot reach it (its
+            upper bound from the areas and the rectangles' overlap is below it) are not
+            computed and given 0; a tracker that refuses matches below it loses nothing.
+
+    Returns:
+        float64 ``(A, B)`` in [0, 1]; 0 where the rectangles do not overlap or both masks are
+        empty. Equal to the IoU of the full-image masks (where computed).
+    """
+    out = np.zeros((len(crops_a), len(crops_b)), dtype=np.float64)
+    if out.size == 0:
+        return out
+    ra, rb = _crop_rects(crops_a, offsets_a), _crop_rects(crops_b, offsets_b)
+    x0 = np.maximum(ra[:, None, 0], rb[None, :, 0])
+    y0 = np.maximum(ra[:, None, 1], rb[None, :, 1])
+    x1 = np.minimum(ra[:, None, 2], rb[None, :, 2])
+    y1 = np.minimum(ra[:, None, 3], rb[None, :, 3])
+    todo = (x1 > x0) & (y1 > y0)
+    if pairs is not None:
+        todo &= pairs
+    if not todo.any():
+        return out
+    if areas_a is None:
+        areas_a = np.array([np.count_nonzero(c) for c in crops_a], dtype=np.int64)
+    if areas_b is None:
+        areas_b = np.array([np.count_nonzero(c) for c in crops_b], dtype=np.int64)
+    aa = np.asarray(areas_a, dtype=np.int64)[:, None]
+    ab = np.asarray(areas_b, dtype=np.int64)[None, :]
+    if np.any(np.asarray(skip_below) > 0.0):
+        # inter <= min(overlap rectangle, either area); IoU grows with inter.
+        most = np.minimum(np.minimum((x1 - x0) * (y1 - y0), aa), ab)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            bound = np.where(todo, most / np.maximum(aa + ab - most, 1), 0.0)
+        todo &= bound >= skip_below
+    rows, cols = np.nonzero(todo)
+    for i, j, ax, ay, bx, by, sx0, sy0, sx1, sy1, ua, ub in zip(
+        rows.tolist(), cols.tolist(), ra[rows, 0].tolist(), ra[rows, 1].tolist(), rb[cols, 0].tolist(),
+        rb[cols, 1].tolist(), x0[rows, cols].tolist(), y0[rows, cols].tolist(), x1[rows, cols].tolist(),
+        y1[rows, cols].tolist(), aa[rows, 0].tolist(), ab[0, cols].tolist(), strict=True,
+    ):
+        a = crops_a[i][sy0 - ay : sy1 - ay, sx0 - ax : sx1 - ax]
+        b = crops_b[j][sy0 - by : sy1 - by, sx0 - bx : sx1 - bx]
+        inter = int(np.count_nonzero(a & b))
+        union = ua + ub - inter
+        out[i, j] = inter / union if union > 0 else 0.0
+    return out
+
+
+def box_iou(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
+    """float64 ``(A, B)`` IoU of x1, y1, x2, y2 boxes (continuous convention); 0 for empty boxes."""
+    a = np.asarray(boxes_a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(boxes_b, dtype=np.float64).reshape(-1, 4)
+    iw = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
+    ih = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
+    inter = iw * ih
+    area_a = np.clip(a[:, 2] - a[:, 0], 0, None) * np.clip(a[:, 3] - a[:, 1], 0, None)
+    area_b = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
+    union = area_a[:, None] + area_b[None, :] - inter
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
+
+
+# -- the common frame --------------------------------------------------------------------
+
+
+class Tracker:
+    """One stream's tracker: ``update(result) -> result`` with ``track_ids`` set.
+
+    Args:
+        on_resize: what a frame of another size than the stream's first does: ``"error"``
+            (default) raises :class:`~ovseg.errors.TrackingError` (one tracker per stream; two
+            streams fed to one tracker are a mistake), ``"reset"`` drops every track and
+            starts a new stream at that frame (ids keep counting up, never reused).
+    """
+
+    name: ClassVar[str] = ""
+
+    def __init__(self, *, on_resize: OnResize = "error") -> None:
+        if on_resize not in ("error", "reset"):
+            raise TrackingError(f"expected on_resize 'error' or 'reset', got {on_resize!r}")
+        self.on_resize: OnResize = on_resize
+        self._image_hw: tuple[int, int] | None = None
+
+    def update(self, result: Result) -> Result:
+        """Associate one frame's instances with the stream's tracks.
+
+        Returns:
+            ``result`` with ``track_ids`` set (int32 ``(N,)``, -1 where no confirmed track),
+            instances and their order unchanged.
+        """
+        if not isinstance(result, Result):
+            raise TrackingError(f"expected an ovseg Result, got {type(result).__name__}")
+        if self._image_hw is not None and result.image_hw != self._image_hw:
+            (h0, w0), (h1, w1) = self._image_hw, result.image_hw
+            if self.on_resize == "error":
+                raise TrackingError(
+                    f"expected a {h0}x{w0} frame (this tracker's stream), got {h1}x{w1}: "
+                    "one tracker per stream (reset() starts a new one, or pass on_resize='reset')"
+                )
+            logger.info("frame size changed from %dx%d to %dx%d: tracks dropped, new stream", h0, w0, h1, w1)
+            self.reset()
+        self._image_hw = result.image_hw
+        finite = np.isfinite(result.boxes).all(axis=1) & np.isfinite(result.scores)
+        ids = np.full(len(result), -1, dtype=np.int32)
+        view = result if finite.all() else result[finite]
+        ids[finite] = self._assign(view)
+        return dataclasses.replace(result, track_ids=ids)
+
+    def track(self, results: Iterable[Result]) -> Iterator[Result]:
+        """``update`` each result of a stream in turn (lazily): ``for res in tracker.track(seg.stream(frames))``."""
+        for result in results:
+            yield self.update(result)
+
+    def reset(self) -> None:
+        """Forget every track: the next frame starts a new stream (of any size)."""
+        self._image_hw = None
+        self._reset()
+
+    # -- what each tracker implements ---------------------------------------------------
+
+    def _assign(self, result: Result) -> np.ndarray:
+        """int ``(N,)`` ids for ``result``'s instances (all finite), -1 for none."""
+        raise NotImplementedError
+
+    def _reset(self) -> None:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+# -- the Open Model Zoo demo's tracker ------------------------------------------------------
+
+
+class OmzTracker(Tracker):
+    """The OMZ instance_segmentation_demo's ``StaticIOUTracker``, reproduced exactly.
+
+    Per frame, for each instance in score order: among the tracks not yet taken, the one of the
+    same class whose last mask has the highest IoU with the instance's mask (the first such
+    track on ties; IoU stored as float32 as OMZ does); matched if that IoU > ``iou_threshold``.
+    Then every track ages by one, matched tracks take the instance's mask and age 0, tracks of
+    age >= ``age_threshold`` are dropped (a track survives ``age_threshold - 1`` frames without
+    a match), and each unmatched instance starts a new track with the next id (from 0). Every
+    instance gets an id at once; there is no motion model.
+
+    One deviation: where both masks are empty, OMZ divides 0 by 0 (an exception); here the IoU
+    is 0.
+    """
+
+    name = "omz"
+
+    def __init__(
+        self,
+        iou_threshold: float = 0.5,
+        age_threshold: int = 10,
+        *,
+        frame_rate: float | None = None,
+        on_resize: OnResize = "error",
+    ) -> None:
+        # frame_rate is accepted (and unused: OMZ counts frames) so that every tracker takes it.
+        super().__init__(on_resize=on_resize)
+        self.iou_threshold = float(iou_threshold)
+        self.age_threshold = int(age_threshold)
+        self._next_id = 0
+        self._reset()
+
+    def _reset(self) -> None:
+        # Parallel lists in track-creation order (the order OMZ's argmax breaks ties in).
+        self._crops: list[np.ndarray] = []
+        self._offsets: list[tuple[int, int]] = []
+        self._areas: list[int] = []
+        self._classes: list[int] = []
+        self._ids: list[int] = []
+        self._ages: list[int] = []
+
+    def _assign(self, result: Result) -> np.ndarray:
+        n, t = len(result), len(self._ids)
+        areas = result.areas()
+        affinity = np.zeros((n, t), dtype=np.float32)
+        if n and t:
+            affinity[:] = mask_iou(
+                result.mask_crops, result.mask_offsets, self._crops, np.array(self._offsets).reshape(-1, 2),
+                pairs=result.class_ids[:, None] == np.array(self._classes)[None, :],
+                areas_a=areas, areas_b=np.array(self._areas),
+                skip_below=np.nextafter(self.iou_threshold, 1.0),  # only IoU > threshold can match
+            )
+        # Greedy, in score order, over the tracks not yet taken (OMZ deletes matched columns).
+        free = list(range(t))
+        match: list[int | None] = [None] * n
+        threshold = np.float32(self.iou_threshold)
+        for i in range(n):
+            if free:
+                row = affinity[i, free]
+                k = int(np.argmax(row))
+                if row[k] > threshold:
+                    match[i] = free.pop(k)
+        self._ages = [age + 1 for age in self._ages]
+        ids = np.full(n, -1, dtype=np.int64)
+        for i, j in enumerate(match):
+            if j is not None:
+                self._crops[j] = result.mask_crops[i]
+                self._offsets[j] = tuple(result.mask_offsets[i].tolist())
+                self._areas[j] = int(areas[i])
+                self._ages[j] = 0
+                ids[i] = self._ids[j]
+        alive = [j for j, age in enumerate(self._ages) if age < self.age_threshold]
+        for name in ("_crops", "_offsets", "_areas", "_classes", "_ids", "_ages"):
+            values = getattr(self, name)
+            setattr(self, name, [values[j] for j in alive])
+        for i, j in enumerate(match):
+            if j is None:
+                self._crops.append(result.mask_crops[i])
+                self._offsets.append(tuple(result.mask_offsets[i].tolist()))
+                self._areas.append(int(areas[i]))
+                self._classes.append(int(result.class_ids[i]))
+                self._ages.append(0)
+                self._ids.append(self._next_id)
+                ids[i] = self._next_id
+                self._next_id += 1
+        return ids
+
+    def __repr__(self) -> str:
+        return f"OmzTracker(iou_threshold={self.iou_threshold}, age_threshold={self.age_threshold})"
+
+
+# -- the trackers package (optional extra) --------------------------------------------------
+
+
+def _import_trackers() -> Any:
+    try:
+        import trackers  # imported here: an optional extra, never needed by `import ovseg`
+    except ImportError:
+        raise TrackingError(f"expected the 'trackers' package for this tracker, got none installed: {_INSTALL}") from None
+    return trackers
+
+
+class _PackageTracker(Tracker):
+    """Adapter to a tracker of the `trackers` package (2.6.x): fed boxes, scores and class ids
+    as a supervision ``Detections`` without masks; its ids are mapped back to our rows."""
+
+    _class_name: ClassVar[str] = ""
+    _uses_candidates: ClassVar[bool] = False
+
+    def __init__(self, *, frame_rate: float = 15.0, on_resize: OnResize = "error", **options: Any) -> None:
+        super().__init__(on_resize=on_resize)
+        trackers = _import_trackers()
+        import supervision  # installed with trackers
+
+        self._sv = supervision
+        self._options = dict(options, frame_rate=float(frame_rate))
+        self._base = self._next_base = 0
+        try:
+            self._impl = getattr(trackers, self._class_name)(**self._options)
+        except (TypeError, ValueError) as error:
+            raise TrackingError(f"expected options of trackers.{self._class_name}, got {options}: {error}") from None
+
+    def _reset(self) -> None:
+        # The package restarts its ids at reset; ours keep counting up across streams.
+        self._base = self._next_base
+        self._impl.reset()
+
+    def _feed(self, result: Result) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Boxes, confidences and class ids handed to the package (instances first)."""
+        return result.boxes, result.scores, result.class_ids
+
+    def _assign(self, result: Result) -> np.ndarray:
+        boxes, confidence, class_ids = self._feed(result)
+        detections = self._sv.Detections(
+            xyxy=np.asarray(boxes, dtype=np.float32),
+            confidence=np.asarray(confidence, dtype=np.float32),
+            class_id=np.asarray(class_ids, dtype=int),
+            data={"row": np.arange(len(boxes))},
+        )
+        tracked = self._impl.update(detections)
+        ids = np.full(len(result), -1, dtype=np.int64)
+        if len(tracked) == 0:  # the package returns a bare Detections.empty() then
+            return ids
+        rows = np.asarray(tracked.data["row"], dtype=np.int64)
+        mine = rows < len(result)  # the rest are candidates
+        got = np.asarray(tracked.tracker_id, dtype=np.int64)[mine]
+        ids[rows[mine]] = np.where(got >= 0, got + self._base, -1)
+        if len(got):
+            self._next_base = max(self._next_base, int(ids.max()) + 1)
+        return ids
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self._options.items())})"
+
+
+class ByteTrack(_PackageTracker):
+    """`trackers`' ``ByteTrackTracker``: Kalman box motion, box-IoU association of the instances,
+    then of ``Result.candidates`` (the segmenter's box-only detections below its threshold, see
+    ``Segmenter(candidate_threshold=)``) with the tracks left over. The split is the segmenter's
+    own: every instance is a high-score detection and may start a track, every candidate is a
+    low-score one. ``options`` go to ``ByteTrackTracker`` as they are (``lost_track_buffer`` in
+    30-fps frames, ``minimum_consecutive_frames``, ``minimum_iou_threshold``); ``frame_rate`` is
+    the stream's."""
+
+    name = "bytetrack"
+    _class_name = "ByteTrackTracker"
+
+    def __init__(self, *, frame_rate: float = 15.0, on_resize: OnResize = "error", **options: Any) -> None:
+        options.setdefault("lost_track_buffer", 60)
+        super().__init__(
+            frame_rate=frame_rate, on_resize=on_resize,
+            **{"high_conf_det_threshold": 0.5, "track_activation_threshold": 0.5, **options},
+        )
+
+    def _feed(self, result: Result) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        cand = result.candidates
+        ok = np.isfinite(cand.boxes).all(axis=1) & np.isfinite(cand.scores)
+        # Instances 1.0 (high, may start tracks), candidates 0.25 (low): ByteTrack reads the
+        # confidences only to split them at its 0.5 thresholds.
+        confidence = np.concatenate([np.ones(len(result)), np.full(int(ok.sum()), 0.25)])
+        return (
+            np.concatenate([result.boxes, cand.boxes[ok]]),
+            confidence,
+            np.concatenate([result.class_ids, cand.class_ids[ok]]),
+        )
+
+
+class Sort(_PackageTracker):
+    """`trackers`' ``SORTTracker`` (Kalman box motion, box IoU, Hungarian matching); every
+    instance may start a track. ``options`` go to ``SORTTracker`` as they are."""
+
+    name = "sort"
+    _class_name = "SORTTracker"
+
+    def __init__(self, *, frame_rate: float = 15.0, on_resize: OnResize = "error", **options: Any) -> None:
+        options.setdefault("lost_track_buffer", 60)
+        super().__init__(frame_rate=frame_rate, on_resize=on_resize, **{"track_activation_threshold": 0.0, **options})
+
+
+class OcSort(_PackageTracker):
+    """`trackers`' ``OCSORTTracker`` (observation-centric SORT: re-update after occlusion,
+    direction consistency); every instance takes part. ``options`` go to ``OCSORTTracker``."""
+
+    name = "ocsort"
+    _class_name = "OCSORTTracker"
+
+    def __init__(self, *, frame_rate: float = 15.0, on_resize: OnResize = "error", **options: Any) -> None:
+        options.setdefault("lost_track_buffer", 60)
+        super().__init__(frame_rate=frame_rate, on_resize=on_resize, **{"high_conf_det_threshold": 0.0, **options})
+
+
+
+# -- our own: ByteTrack's two stages with mask IoU ------------------------------------------
+
+
+class _BoxKalman:
+    """Constant-velocity Kalman filters on ``(cx, cy, w, h)``, one per row, run as arrays.
+
+    The noise model is SORT / ByteTrack's: standard deviations proportional to the box
+    height (1/20 for positions, 1/160 for velocities)."""
+
+    def __init__(self) -> None:
+        self.x = np.zeros((0, 8))
+        self.p = np.zeros((0, 8, 8))
+        self._f = np.eye(8)
+        self._f[:4, 4:] = np.eye(4)
+        self._h = np.eye(4, 8)
+
+    @staticmethod
+    def _std(h: np.ndarray, weight: float) -> np.ndarray:
+        h = np.maximum(h, 1.0)[:, None]
+        return weight * np.concatenate([h, h, h, h], axis=1)
+
+    def add(self, boxes_cxcywh: np.ndarray) -> None:
+        z = np.asarray(boxes_cxcywh, dtype=np.float64).reshape(-1, 4)
+        x = np.concatenate([z, np.zeros_like(z)], axis=1)
+        std = np.concatenate([self._std(z[:, 3], 2 / 20), self._std(z[:, 3], 10 / 160)], axis=1)
+        p = np.einsum("ni,ij->nij", std**2, np.eye(8))
+        self.x = np.concatenate([self.x, x])
+        self.p = np.concatenate([self.p, p])
+
+    def keep(self, rows: np.ndarray) -> None:
+        self.x, self.p = self.x[rows], self.p[rows]
+
+    def predict(self, hold_size: np.ndarray | None = None) -> None:
+        """One frame ahead; rows of ``hold_size`` keep their width and height (their size
+        velocity is set to 0)."""
+        if not len(self.x):
+            return
+        if hold_size is not None and hold_size.any():
+            self.x[np.flatnonzero(hold_size)[:, None], [6, 7]] = 0.0
+        h = self.x[:, 3]
+        q = np.concatenate([self._std(h, 1 / 20), self._std(h, 1 / 160)], axis=1) ** 2
+        self.x = self.x @ self._f.T
+        self.p = self._f @ self.p @ self._f.T + np.einsum("ni,ij->nij", q, np.eye(8))
+
+    def update(self, rows: np.ndarray, boxes_cxcywh: np.ndarray) -> None:
+        if not len(rows):
+            return
+        z = np.asarray(boxes_cxcywh, dtype=np.float64).reshape(-1, 4)
+        x, p = self.x[rows], self.p[rows]
+        r = np.einsum("ni,ij->nij", self._std(x[:, 3], 1 / 20) ** 2, np.eye(4))
+        s = self._h @ p @ self._h.T + r
+        k = p @ self._h.T @ np.linalg.inv(s)
+        self.x[rows] = x + np.einsum("nij,nj->ni", k, z - x[:, :4])
+        self.p[rows] = p - k @ self._h @ p
+
+    def boxes_xyxy(self) -> np.ndarray:
+        c, wh = self.x[:, :2], np.maximum(self.x[:, 2:4], 1.0)
+        return np.concatenate([c - wh / 2, c + wh / 2], axis=1)
+
+
+def _cxcywh(boxes_xyxy: np.ndarray) -> np.ndarray:
+    b = np.asarray(boxes_xyxy, dtype=np.float64).reshape(-1, 4)
+    return np.concatenate([(b[:, :2] + b[:, 2:]) / 2, b[:, 2:] - b[:, :2]], axis=1)
+
+
+def _assign(similarity: np.ndarray, minimum: float) -> list[tuple[int, int]]:
+    """Optimal (rows, cols) pairs with similarity >= minimum (scipy's linear_sum_assignment)."""
+    if similarity.size == 0:
+        return []
+    from scipy.optimize import linear_sum_assignment  # with the [track] extra
+
+    rows, cols = linear_sum_assignment(np.where(similarity >= minimum, similarity, 0.0), maximize=True)
+    return [(int(r), int(c)) for r, c in zip(rows, cols, strict=True) if similarity[r, c] >= minimum]
+
+
+def _box_iod(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
+    """float64 ``(A, B)``: the share of each box of ``a`` that lies inside each box of ``b``."""
+    a = np.asarray(boxes_a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(boxes_b, dtype=np.float64).reshape(-1, 4)
+    iw = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
+    ih = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
+    area = np.clip(a[:, 2] - a[:, 0], 0, None) * np.clip(a[:, 3] - a[:, 1], 0, None)
+    return iw * ih / np.maximum(area, 1e-9)[:, None]
+
+
+_HISTORY = 20  # observations kept per track for the velocity of a lost track
+
+
+class MaskByteTrack(Tracker):
+    """ByteTrack's two-stage association with masks and a matching cascade for lost tracks.
+
+    Each track has a Kalman box motion model (constant velocity; its size is held while the
+    track is lost, so that a box shrinking behind an occluder is not extrapolated to nothing).
+    Per frame, each step optimal (``linear_sum_assignment``) on what the previous steps left:
+
+    1. instances against the confirmed tracks matched in the previous frame, by the mean of two IoUs:
+       the *mask* IoU with the track's last mask moved by its predicted motion, and the box IoU
+       with its predicted box (``similarity="mean"``; ``"mask"``, ``"box"`` or ``"min"`` use
+       one or the smaller), >= ``min_similarity``;
+    2. what is left against the lost tracks of the same class, by box IoU with the predicted
+       box or the share of the instance's box inside it (an object coming out from behind an
+       occluder is first seen as a sliver), whichever is larger, >= ``min_similarity``; a
+       track's motion from the frame it was lost on is the one it had while seen whole (see
+       :meth:`_whole_state`): occlusions longer than OMZ's 10 frames; then against the
+       tentative tracks (not yet confirmed), as in step 1 (after the lost ones, as ByteTrack
+       does, so that an object coming back goes to its lost track);
+    3. the box-only ``Result.candidates`` (``Segmenter(candidate_threshold=)``) against the tracks
+       of step 1 still unmatched, by box IoU >= ``min_candidate_iou`` (keeps a track through a
+       low-score stretch; its mask stays the last one);
+    4. unmatched instances start tentative tracks, confirmed (given an id) after ``min_hits``
+       consecutive frames, or at once in the stream's first frame (or with ``min_hits=1``). A tentative track that
+       misses a frame is dropped, a confirmed one after ``max_lost_s`` seconds without a match
+       (``frame_rate`` frames a second).
+
+    Steps 1 and 3 are class-agnostic (a class flicker keeps the id). Needs scipy
+    (``pip install "ovseg[track]"``).
+    """
+
+    name = "mask-bytetrack"
+
+    def __init__(
+        self,
+        *,
+        frame_rate: float = 15.0,
+        max_lost_s: float = 3.0,
+        min_hits: int = 2,
+        min_similarity: float = 0.2,
+        min_candidate_iou: float = 0.5,
+        similarity: Literal["mean", "mask", "box", "min"] = "mean",
+        on_resize: OnResize = "error",
+    ) -> None:
+        if similarity not in ("mean", "mask", "box", "min"):
+            raise TrackingError(f"expected similarity 'mean', 'mask', 'box' or 'min', got {similarity!r}")
+        self.similarity = similarity
+        super().__init__(on_resize=on_resize)
+        try:
+            import scipy.optimize  # noqa: F401  (checked here, used in _match)
+        except ImportError:
+            raise TrackingError(f"expected scipy for the mask-bytetrack tracker, got none installed: {_INSTALL}") from None
+        if not (frame_rate > 0 and max_lost_s >= 0):
+            raise TrackingError(f"expected frame_rate > 0 and max_lost_s >= 0, got {frame_rate} and {max_lost_s}")
+        self.frame_rate = float(frame_rate)
+        self.max_lost_s = float(max_lost_s)
+        self.max_lost = int(round(max_lost_s * frame_rate))
+        self.min_hits = int(min_hits)
+        self.min_similarity = float(min_similarity)
+        self.min_candidate_iou = float(min_candidate_iou)
+        self._next_id = 0
+        self._reset()
+
+    def _reset(self) -> None:
+        self._kf = _BoxKalman()
+        self._ids = np.zeros(0, dtype=np.int64)  # -1: tentative
+        self._classes = np.zeros(0, dtype=np.int64)
+        self._hits = np.zeros(0, dtype=np.int64)  # consecutive matched frames
+        self._lost = np.zeros(0, dtype=np.int64)  # frames since the last match
+        self._crops: list[np.ndarray] = []
+        self._offsets = np.zeros((0, 2), dtype=np.int64)
+        self._mask_centres = np.zeros((0, 2))  # box centre when the mask was taken
+        self._areas = np.zeros(0, dtype=np.int64)
+        self._history: list[deque[tuple[float, ...]]] = []  # (frame, cx, cy, w, h) of the last matches
+        self._frames = 0
+
+    def _whole_state(self, j: int) -> np.ndarray | None:
+        """Kalman state ``(cx, cy, w, h, vx, vy, 0, 0)`` of track ``j`` for the current frame,
+        extrapolated from its recent observations of its usual size (within 15 % of its 75th
+        percentile): a box shrinking behind an occluder moves its centre at half speed and would be
+        extrapolated to nothing. ``None`` when there are too few such observations."""
+        obs = np.array(self._history[j], dtype=np.float64).reshape(-1, 5)
+        size = np.percentile(obs[:, 3:5], 75, axis=0)
+        whole = obs[(np.abs(obs[:, 3:5] / np.maximum(size, 1.0) - 1.0) <= 0.15).all(axis=1)]
+        if len(whole) < 3 or whole[-1, 0] - whole[0, 0] < 3:
+            return None
+        t = whole[:, 0] - whole[:, 0].mean()
+        velocity = (t @ (whole[:, 1:3] - whole[:, 1:3].mean(axis=0))) / (t @ t)
+        centre = whole[-1, 1:3] + velocity * (self._frames - whole[-1, 0])
+        return np.concatenate([centre, size, velocity, [0.0, 0.0]])
+
+    def _similarity(
+        self, result: Result, rows: np.ndarray, tracks: np.ndarray, predicted: np.ndarray, areas: np.ndarray
+    ) -> np.ndarray:
+        """``(len(rows), len(tracks))`` similarity of instances ``rows`` to tracks seen in the
+        previous frame (see ``similarity``)."""
+        if not len(rows) or not len(tracks):
+            return np.zeros((len(rows), len(tracks)))
+        boxes = box_iou(result.boxes[rows], predicted[tracks])
+        if self.similarity == "box":
+            return boxes
+        # The least mask IoU that can still reach min_similarity: pairs below are skipped. With
+        # "mean", pairs of box IoU < min_similarity / 2 are left to the box IoU alone (their
+        # mask IoU would have to be 3 times as high): most overlaps of two different objects.
+        need = 2 * self.min_similarity - boxes if self.similarity == "mean" else np.full_like(boxes, self.min_similarity)
+        if self.similarity == "mean":
+            need[boxes < self.min_similarity / 2] = np.inf
+        shift = np.rint(self._kf.x[tracks, :2] - self._mask_centres[tracks]).astype(np.int64)
+        masks = mask_iou(
+            [result.mask_crops[i] for i in rows.tolist()], result.mask_offsets[rows], [self._crops[j] for j in tracks.tolist()],
+            self._offsets[tracks] + shift, areas_a=areas[rows], areas_b=self._areas[tracks], skip_below=need,
+        )
+        return {"mask": masks, "mean": (masks + boxes) / 2, "min": np.minimum(masks, boxes)}[self.similarity]
+
+    def _match(self, sim: np.ndarray, rows: np.ndarray, cols: np.ndarray, minimum: float) -> list[tuple[int, int]]:
+        """Optimal pairs (rows[r], cols[c]) of ``sim[r, c] >= minimum``."""
+        return [(int(rows[r]), int(cols[c])) for r, c in _assign(sim, minimum)]
+
+    def _assign(self, result: Result) -> np.ndarray:
+        n = len(result)
+        lost_before = self._lost.copy()
+        self._kf.predict(hold_size=lost_before > 0)
+        predicted = self._kf.boxes_xyxy()
+        t = len(self._ids)
+        fresh = np.flatnonzero(lost_before == 0)
+        lost = np.flatnonzero(lost_before > 0)
+        areas = result.areas() if n else np.zeros(0, dtype=np.int64)
+        pairs: list[tuple[int, int]] = []  # (instance, track)
+        # 1. instances against the confirmed tracks seen in the previous frame
+        confirmed = fresh[self._ids[fresh] >= 0]
+        pairs += self._match(self._similarity(result, np.arange(n), confirmed, predicted, areas),
+                             np.arange(n), confirmed, self.min_similarity)
+        # 2. what is left against the lost tracks of the same class, by box IoU
+        left = np.array(sorted(set(range(n)) - {i for i, _ in pairs}), dtype=np.int64)
+        if len(left) and len(lost):
+            # IoU, or the share of the instance inside the predicted box: an object coming out
+            # from behind an occluder is first seen as a sliver of itself.
+            sim = np.maximum(box_iou(result.boxes[left], predicted[lost]), _box_iod(result.boxes[left], predicted[lost]))
+            sim[result.class_ids[left][:, None] != self._classes[lost][None, :]] = 0.0
+            pairs += self._match(sim, left, lost, self.min_similarity)
+        # 2b. then against the tentative tracks (after the lost ones, as ByteTrack does, so that a
+        # half-visible object coming out of an occlusion goes back to its lost track)
+        left = np.array(sorted(set(range(n)) - {i for i, _ in pairs}), dtype=np.int64)
+        tentative = fresh[self._ids[fresh] < 0]
+        pairs += self._match(self._similarity(result, left, tentative, predicted, areas), left, tentative, self.min_similarity)
+        # 3. candidates against the fresh tracks still unmatched, by box IoU
+        cand = result.candidates
+        ok = np.flatnonzero(np.isfinite(cand.boxes).all(axis=1) & np.isfinite(cand.scores))
+        taken = {j for _, j in pairs}
+        open_fresh = np.array([j for j in fresh.tolist() if j not in taken], dtype=np.int64)
+        cand_pairs: list[tuple[int, int]] = []  # (track, candidate)
+        if len(ok) and len(open_fresh):
+            cand_pairs = self._match(box_iou(predicted[open_fresh], cand.boxes[ok]), open_fresh, ok, self.min_candidate_iou)
+        # updates
+        rows = np.array([j for _, j in pairs] + [j for j, _ in cand_pairs], dtype=np.int64)
+        zs = [result.boxes[i] for i, _ in pairs] + [cand.boxes[c] for _, c in cand_pairs]
+        self._kf.update(rows, _cxcywh(np.array(zs)) if zs else np.zeros((0, 4)))
+        matched = np.zeros(t, dtype=bool)
+        matched[rows] = True
+        # A track lost from this frame on moves on as it did while seen whole.
+        for j in np.flatnonzero(~matched & (self._lost == 0)).tolist():
+            state = self._whole_state(j)
+            if state is not None:
+                self._kf.x[j] = state
+        self._hits = np.where(matched, self._hits + 1, 0)
+        self._lost = np.where(matched, 0, self._lost + 1)
+        whole_boxes = _cxcywh(result.boxes)
+        centres = whole_boxes[:, :2]
+        for i, j in pairs:
+            self._history[j].append((self._frames, *whole_boxes[i].tolist()))
+            self._crops[j] = result.mask_crops[i]
+            self._offsets[j] = result.mask_offsets[i]
+            self._mask_centres[j] = centres[i]
+            self._areas[j] = areas[i]
+            self._classes[j] = result.class_ids[i]
+        confirm = (self._ids < 0) & matched & (self._hits >= self.min_hits)
+        self._ids[confirm] = np.arange(self._next_id, self._next_id + int(confirm.sum()))
+        self._next_id += int(confirm.sum())
+        ids = np.full(n, -1, dtype=np.int64)
+        for i, j in pairs:
+            ids[i] = self._ids[j]
+        # drop tentative tracks that missed, and confirmed ones lost too long
+        alive = np.flatnonzero(np.where(self._ids < 0, matched, self._lost <= self.max_lost))
+        self._kf.keep(alive)
+        for name in ("_ids", "_classes", "_hits", "_lost", "_offsets", "_mask_centres", "_areas"):
+            setattr(self, name, getattr(self, name)[alive])
+        self._crops = [self._crops[j] for j in alive.tolist()]
+        self._history = [self._history[j] for j in alive.tolist()]
+        # 4. new tracks
+        new = np.array(sorted(set(range(n)) - {i for i, _ in pairs}), dtype=np.int64)
+        if len(new):
+            self._kf.add(_cxcywh(result.boxes[new]))
+            first = self._frames == 0 or self.min_hits <= 1
+            new_ids = np.arange(self._next_id, self._next_id + len(new)) if first else np.full(len(new), -1)
+            if first:
+                self._next_id += len(new)
+                ids[new] = new_ids
+            self._ids = np.concatenate([self._ids, new_ids])
+            self._classes = np.concatenate([self._classes, result.class_ids[new].astype(np.int64)])
+            self._hits = np.concatenate([self._hits, np.ones(len(new), dtype=np.int64)])
+            self._lost = np.concatenate([self._lost, np.zeros(len(new), dtype=np.int64)])
+            self._crops += [result.mask_crops[i] for i in new.tolist()]
+            self._history += [deque([(self._frames, *whole_boxes[i].tolist())], maxlen=_HISTORY) for i in new.tolist()]
+            self._offsets = np.concatenate([self._offsets, result.mask_offsets[new].astype(np.int64)])
+            self._mask_centres = np.concatenate([self._mask_centres, centres[new]])
+            self._areas = np.concatenate([self._areas, areas[new]])
+        self._frames += 1
+        return ids
+
+    def __repr__(self) -> str:
+        return (
+            f"MaskByteTrack(frame_rate={self.frame_rate}, max_lost_s={self.max_lost_s}, min_hits={self.min_hits}, "
+            f"min_similarity={self.min_similarity}, min_candidate_iou={self.min_candidate_iou}, similarity={self.similarity!r})"
+        )
+
+
+# -- by name ---------------------------------------------------------------------------------
+
+#: The trackers by name (``ovseg predict --tracker NAME``).
+TRACKERS: dict[str, type[Tracker]] = {
+    cls.name: cls for cls in (OmzTracker, ByteTrack, Sort, OcSort, MaskByteTrack)
+}
+
+#: The benchmark's winner (benchmarks/tracking.py): the highest HOTA and IDF1 over all its
+#: sequences, above the OMZ tracker on every kind.
+DEFAULT_TRACKER = "mask-bytetrack"
+
+
+def make_tracker(name: str = DEFAULT_TRACKER, **options: Any) -> Tracker:
+    """A new tracker by name (see :data:`TRACKERS`), ``options`` passed to its class. Every
+    tracker takes ``frame_rate`` (the stream's frames per second; the motion trackers' lost-track
+    budgets are in seconds or 30-fps frames) and ``on_resize``."""
+    try:
+        cls = TRACKERS[name]
+    except KeyError:
+        raise TrackingError(f"expected a tracker name in {sorted(TRACKERS)}, got {name!r}") from None
+    try:
+        return cls(**options)
+    except TypeError as error:
+        raise TrackingError(f"expected options of the {name} tracker, got {sorted(options)}: {error}") from None
+
+
+def track(results: Iterable[Result], tracker: str | Tracker = DEFAULT_TRACKER, **options: Any) -> Iterator[Result]:
+    """Track one stream: ``for res in ovseg.track.track(seg.stream(frames), "bytetrack")``.
+
+    ``tracker`` is a name of :data:`TRACKERS` (a new tracker made with ``options``) or a tracker
+    object (then no ``options``)."""
+    if isinstance(tracker, Tracker):
+        if options:
+            raise TrackingError(f"expected no options with a tracker object, got {sorted(options)}")
+        return tracker.track(results)
+    return make_tracker(tracker, **options).track(results)
