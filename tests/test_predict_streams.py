@@ -158,3 +158,26 @@ def test_interrupt_keeps_finished_files_and_whole_line_partials(tmp_path: Path) 
     lines = (out / "long.partial.jsonl").read_text().splitlines()
     assert lines and all(json.loads(line)["frame"] == i for i, line in enumerate(lines))
     assert "[interrupted]" in stdout and "Traceback" not in stderr
+
+
+def test_track_gives_ids_in_the_jsonl(tmp_path: Path) -> None:
+    """Two objects moving slowly across a video: each keeps one id through the JSONL."""
+    pytest.importorskip("scipy", reason="ovseg[track] is not installed: pip install 'ovseg[track]'")
+    from ovseg.synthetic import maskrcnn_model, save_model
+
+    model = save_model(maskrcnn_model(classes=[1, 3], scores=[0.9, 0.8], boxes=[[0.05, 0.1, 0.4, 0.6], [0.55, 0.3, 0.9, 0.9]],
+                                      boxes_relative=True), tmp_path / "two.xml")
+    video = write_cfr(tmp_path / "walk.avi", frames_of(12), fps=15)
+    out = tmp_path / "out"
+    assert predict(str(video), "-m", str(model), "-o", str(out), "--track", "--no-overlay") == 0
+    lines = [json.loads(line) for line in (out / "walk.jsonl").read_text().splitlines()]
+    ids = [[i["track_id"] for i in doc["instances"]] for doc in lines]
+    assert all(len(frame) == 2 for frame in ids)  # tracking never removes instances
+    confirmed = [frame for frame in ids if -1 not in frame]
+    assert len(confirmed) >= 8 and len({tuple(f) for f in confirmed}) == 1 and len(set(confirmed[0])) == 2
+
+
+def test_track_with_images_only_is_a_one_line_error(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((20, 30, 3), np.uint8))
+    assert main(["predict", str(tmp_path / "a.png"), "-m", str(tiny_model), "--track", "-o", str(tmp_path / "o")]) == 2
+    assert "expected a video, camera or stream to --track, got images only" in capsys.readouterr().err

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import CaptureError, ImageError, OvsegError
+from ..errors import CaptureError, ConfigError, ImageError, OvsegError
 from ..options import DEFAULT_PASTE, PASTE_MODES
 from .common import add_model_options, compile_config, positive_int_arg, segmenter_from_args
 
@@ -57,11 +57,27 @@ def register(sub: Any) -> None:
         "--skip-existing", action="store_true",
         help="skip every input whose final files already exist (a second run after ^C redoes only the rest)",
     )
+    from ..track import DEFAULT_TRACKER, TRACKERS
+
+    parser.add_argument(
+        "--track", action="store_true",
+        help="give instances of videos, cameras and streams ids that stay with an object across frames (track_id in "
+        "the JSONL; -1 until a track is confirmed); one tracker per source; images are independent",
+    )
+    parser.add_argument(
+        "--tracker", choices=sorted(TRACKERS), default=DEFAULT_TRACKER,
+        help=f"which tracker --track uses (default {DEFAULT_TRACKER}, the tracking benchmark's best)",
+    )
     parser.add_argument(
         "--timeout", type=float, default=5.0, metavar="S",
         help="give up on a camera or stream that delivers no frame for S seconds (default 5; 3x that for the first)",
     )
     parser.set_defaults(func=run)
+
+
+#: With --track, detections down to this score reach the tracker (box only) for ByteTrack's
+#: second, low-score association; they never reach the files.
+_CANDIDATES = 0.1
 
 
 def _summary(result: Result) -> str:
@@ -143,9 +159,9 @@ def run(args: argparse.Namespace) -> int:
         except CaptureError as error:
             tally.fail(spec, error)
     if not images and not sources:
-        for source in sources:
-            source.release()
         raise ImageError(f"expected images, folders, videos, cameras or URLs that open, got none in {args.inputs}")
+    if args.track and not sources:
+        raise ConfigError("expected a video, camera or stream to --track, got images only (each image is independent)")
 
     inputs_total = len(images) + len(sources) + len(tally.failed)
     overlay = Overlay() if args.overlay else None
@@ -155,8 +171,9 @@ def run(args: argparse.Namespace) -> int:
     config = compile_config(args)
     all_live = not images and all(s.live for s in sources)
     config.setdefault("PERFORMANCE_HINT", "LATENCY" if all_live else "THROUGHPUT")
+    extra = {"candidate_threshold": min(_CANDIDATES, args.threshold)} if args.track else {}
     try:
-        segmenter = segmenter_from_args(args, paste=args.paste, config=config)
+        segmenter = segmenter_from_args(args, paste=args.paste, config=config, **extra)
     except BaseException:
         for source in sources:
             source.release()
@@ -255,6 +272,11 @@ def _run_video(
     jsonl = JsonlWriter(jsonl_path)
     video = VideoWriter(mp4_path, source.fps or DEFAULT_FPS, partial=partial_path(mp4_path)) if overlay else None
     grabber = FrameGrabber(source, stall_timeout_s=args.timeout, first_frame_timeout_s=3 * args.timeout)
+    tracker = None
+    if args.track:
+        from ..track import make_tracker
+
+        tracker = make_tracker(args.tracker, frame_rate=source.fps or DEFAULT_FPS)
     complete = False
     frames = 0
     last_ms: float | None = None
@@ -262,6 +284,8 @@ def _run_video(
         grabber.start()
         stream = grabber.frames() if args.limit is None else _limited(grabber.frames(), args.limit)
         for frame, result in segmenter.stream_frames(stream, nireq=args.nireq):
+            if tracker is not None:
+                result = tracker.update(result)
             jsonl.write(frame_record(frame, result))
             if video is not None:
                 video.write(overlay(frame.image, result))
