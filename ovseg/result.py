@@ -303,6 +303,42 @@ class Result:
             for record, (x1, y1, x2, y2) in zip(self.to_records(), self.boxes.tolist(), strict=True)
         ]
 
+    def to_supervision(self) -> Any:
+        """A ``supervision.Detections`` (``pip install "ovseg[supervision]"``): ``xyxy``, full
+        ``mask`` (N, H, W), ``confidence``, ``class_id`` (contiguous 1..80), ``data["class_name"]``
+        and ``tracker_id`` when tracked. Builds the full masks: for video loops prefer the
+        box-local crops."""
+        from .adapters import to_detections
+
+        return to_detections(self.boxes, self.masks, self.scores, self.class_ids, list(self.labels), self.track_ids)
+
+    @classmethod
+    def from_supervision(cls, detections: Any, image_hw: tuple[int, int] | None = None) -> Result:
+        """A :class:`Result` from a ``supervision.Detections`` with masks (the crops cut to each
+        mask's box region); ``image_hw`` defaults to the masks' size."""
+        masks = detections.mask
+        if masks is None:
+            raise ResultError("expected supervision Detections with masks, got mask None")
+        masks = np.asarray(masks, dtype=bool)
+        hw = image_hw or (int(masks.shape[1]), int(masks.shape[2]))
+        n = len(detections)
+        boxes = np.asarray(detections.xyxy, dtype=np.float32).reshape(n, 4)
+        crops, offsets = [], np.zeros((n, 2), np.int32)
+        for i in range(n):
+            x0, y0 = (min(max(int(np.floor(v)), 0), lim) for v, lim in zip(boxes[i, :2], (hw[1], hw[0]), strict=True))
+            x1, y1 = (min(max(int(np.ceil(v)), 0), lim) for v, lim in zip(boxes[i, 2:], (hw[1], hw[0]), strict=True))
+            inside = np.zeros(hw, bool)
+            inside[y0:y1, x0:x1] = True
+            if (masks[i] & ~inside).any():  # a mask outside its box: keep all of it
+                x0, y0, x1, y1 = 0, 0, hw[1], hw[0]
+            crops.append(masks[i, y0:y1, x0:x1])
+            offsets[i] = (x0, y0)
+        scores = detections.confidence if detections.confidence is not None else np.ones(n, np.float32)
+        class_ids = detections.class_id if detections.class_id is not None else np.zeros(n, np.int32)
+        track_ids = detections.tracker_id if detections.tracker_id is not None else np.full(n, -1, np.int32)
+        return cls(boxes=boxes, scores=scores, class_ids=class_ids, image_hw=hw, mask_crops=tuple(crops),
+                   mask_offsets=offsets, track_ids=np.asarray(track_ids, np.int32))
+
     def to_records(self) -> list[dict[str, Any]]:
         """One JSON-ready dict per instance, the ``instances`` of ``ovseg predict``'s files:
         ``label``, official COCO ``category_id``, ``score``, ``box`` (x1, y1, x2, y2 in original

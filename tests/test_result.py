@@ -120,3 +120,23 @@ def test_iteration_and_empty() -> None:
     empty = Result.empty((4, 5))
     assert len(empty) == 0 and empty.masks.shape == (0, 4, 5) and list(empty) == []
     assert (empty.label_map() == -1).all()
+
+
+def test_supervision_round_trip() -> None:
+    sv = pytest.importorskip("supervision", reason='supervision is not installed: pip install "ovseg[supervision]"')
+    crop = np.zeros((4, 5), bool)
+    crop[1:3, 1:4] = True
+    res = Result(
+        boxes=np.array([[2, 3, 7, 7], [0, 0, 3, 2]], np.float32), scores=np.array([0.9, 0.4], np.float32),
+        class_ids=np.array([1, 3], np.int32), image_hw=(10, 12), mask_crops=(crop, np.ones((2, 3), bool)),
+        mask_offsets=np.array([[2, 3], [0, 0]], np.int32), track_ids=np.array([7, -1], np.int32),
+    )
+    dets = res.to_supervision()
+    assert isinstance(dets, sv.Detections) and len(dets) == 2
+    np.testing.assert_array_equal(dets.mask, res.masks)
+    np.testing.assert_allclose(dets.xyxy, res.boxes)
+    assert dets.class_id.tolist() == [1, 3] and dets.tracker_id.tolist() == [7, -1]
+    assert dets.data["class_name"].tolist() == ["person", "car"]
+    back = Result.from_supervision(dets)
+    np.testing.assert_array_equal(back.masks, res.masks)
+    assert back.track_ids.tolist() == [7, -1] and back.labels == res.labels and back.image_hw == (10, 12)
