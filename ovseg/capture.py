@@ -42,8 +42,12 @@ class FrameGrabber:
     release, after :meth:`stop`).
     """
 
-    def __init__(self, source: FrameSource, *, stall_timeout_s: float, first_frame_timeout_s: float) -> None:
+    def __init__(
+        self, source: FrameSource, *, stall_timeout_s: float, first_frame_timeout_s: float,
+        wake: threading.Event | None = None,
+    ) -> None:
         self.source = source
+        self.wake = wake  # set whenever a frame arrives or the source ends (for poll())
         self.stall_timeout_s = stall_timeout_s
         self.first_frame_timeout_s = first_frame_timeout_s
         self.dropped = 0
@@ -54,9 +58,11 @@ class FrameGrabber:
         self._done = False
         self._error: BaseException | None = None
         self.failure: CaptureError | None = None
+        self._waiting_since = time.monotonic()
         self._thread = threading.Thread(target=self._run, name=f"ovseg-capture[{source.name}]", daemon=True)
 
     def start(self) -> None:
+        self._waiting_since = time.monotonic()
         self._thread.start()
 
     def _run(self) -> None:
@@ -86,12 +92,68 @@ class FrameGrabber:
                             self._cond.wait(0.1)
                     self._frames.append(frame)
                     self._cond.notify_all()
+                if self.wake is not None:
+                    self.wake.set()
         except BaseException as error:  # handed to the consumer as a CaptureError
             self._error = error
         finally:
             with self._cond:
                 self._done = True
                 self._cond.notify_all()
+            if self.wake is not None:
+                self.wake.set()
+
+    def _timeout_s(self) -> float | None:
+        if self.source.finite:
+            return None
+        return self.first_frame_timeout_s if self.delivered == 0 else self.stall_timeout_s
+
+    def poll(self) -> Frame | None:
+        """The next frame if one is ready, else ``None`` without waiting; :attr:`ended` tells
+        whether the source is over (then :attr:`failure` says why, if it failed)."""
+        with self._cond:
+            if self._frames:
+                frame = self._frames.popleft()
+                self._cond.notify_all()
+            elif self._done:
+                self._finish()
+                return None
+            else:
+                timeout = self._timeout_s()
+                if timeout is not None and time.monotonic() - self._waiting_since > timeout:
+                    self._silent(timeout)
+                return None
+        self.delivered += 1
+        self._waiting_since = time.monotonic()
+        return frame
+
+    @property
+    def ended(self) -> bool:
+        """The source is over: it ended, failed or fell silent, and every frame was taken."""
+        return self._ended
+
+    _ended = False
+
+    def _silent(self, timeout: float) -> None:
+        if self.delivered == 0:
+            self.failure = CaptureError(f"{self.source.name}: expected frames, got none within {timeout:.1f} s")
+        else:
+            self.failure = CaptureError(
+                f"{self.source.name} stopped delivering frames: none for {timeout:.1f} s after frame {self.delivered}"
+            )
+        self._ended = True
+
+    def _finish(self) -> None:
+        if self._error is not None:
+            text = str(self._error).strip()
+            message = f": {text.splitlines()[0]}" if text else ""
+            self.failure = CaptureError(
+                f"{self.source.name}: reading frame {self.delivered + 1} failed: {type(self._error).__name__}{message}"
+            )
+            self.failure.__cause__ = self._error
+        elif self.delivered == 0:
+            self.failure = CaptureError(f"{self.source.name}: expected frames, got none that could be decoded")
+        self._ended = True
 
     def frames(self) -> Iterator[Frame]:
         """Frames in order (files) or the newest each time (live) until the source ends.
@@ -100,37 +162,17 @@ class FrameGrabber:
         gave no frame at all, the iteration ends and :attr:`failure` holds the
         :class:`CaptureError` to raise: the frames already taken are finished first.
         """
-        while True:
-            if not self.source.finite:
-                timeout = self.first_frame_timeout_s if self.delivered == 0 else self.stall_timeout_s
-            else:
-                timeout = None
-            with self._cond:
-                if not self._cond.wait_for(lambda: bool(self._frames) or self._done, timeout):
-                    if self.delivered == 0:
-                        self.failure = CaptureError(f"{self.source.name}: expected frames, got none within {timeout:.1f} s")
-                    else:
-                        self.failure = CaptureError(
-                            f"{self.source.name} stopped delivering frames: none for {timeout:.1f} s "
-                            f"after frame {self.delivered}"
-                        )
-                    return
-                frame = self._frames.popleft() if self._frames else None
-                self._cond.notify_all()
-            if frame is None:
-                if self._error is not None:
-                    text = str(self._error).strip()
-                    message = f": {text.splitlines()[0]}" if text else ""
-                    self.failure = CaptureError(
-                        f"{self.source.name}: reading frame {self.delivered + 1} failed: "
-                        f"{type(self._error).__name__}{message}"
-                    )
-                    self.failure.__cause__ = self._error
-                elif self.delivered == 0:
-                    self.failure = CaptureError(f"{self.source.name}: expected frames, got none that could be decoded")
+        while not self._ended:
+            frame = self.poll()
+            if frame is not None:
+                yield frame
+                continue
+            if self._ended:
                 return
-            self.delivered += 1
-            yield frame
+            timeout = self._timeout_s()
+            with self._cond:
+                left = None if timeout is None else max(0.0, timeout - (time.monotonic() - self._waiting_since))
+                self._cond.wait_for(lambda: bool(self._frames) or self._done, left)
 
     def stop(self, join_timeout_s: float = 2.0) -> None:
         self._stop.set()

@@ -39,6 +39,18 @@ __all__ = ["Segmenter"]
 logger = logging.getLogger(__name__)
 
 
+@dataclasses.dataclass(frozen=True)
+class _Tagged:
+    """A frame of a merged stream with its source's name (its pixels are what the pipeline sees)."""
+
+    name: str
+    frame: Any
+
+    @property
+    def image(self) -> np.ndarray:
+        return self.frame.image
+
+
 class Segmenter:
     """Instance segmentation with an OpenVINO model of the 0033 family or of the newer OMZ
     family (``image`` -> ``labels``, ``boxes``, ``masks``); the family is read from the ports.
@@ -206,6 +218,42 @@ class Segmenter:
         index, timestamp) and the pixels travel with the result. ``for frame, res in
         seg.stream_frames(ovseg.open_source("cam.mp4"))``."""
         return Pipeline(self, nireq=nireq, max_in_flight=max_in_flight).stream_frames(frames)
+
+    def stream_many(
+        self,
+        sources: Mapping[str, Any],
+        *,
+        nireq: int | None = None,
+        max_in_flight: int | None = None,
+        on_end: Any = None,
+        stall_timeout_s: float = 5.0,
+    ) -> Iterator[tuple[str, Any, Result]]:
+        """Several sources at once through this one model: ``{"gate": "rtsp://...", "lobby": 0}``
+        (anything :func:`ovseg.sources.open_source` opens, or opened sources) yields
+        ``(name, frame, result)``, each source's frames in its own order; a live source that
+        falls behind drops its own stale frames, one that fails ends alone (``on_end`` gets a
+        :class:`~ovseg.multi.SourceEnd` per source, with its error if any). See :mod:`ovseg.multi`.
+        """
+        from .multi import merge
+        from .sources import open_source
+
+        opened: dict[str, Any] = {}
+        try:
+            for name, source in sources.items():
+                opened[name] = open_source(source) if isinstance(source, (str, int, Path)) else source
+        except BaseException:
+            for source in opened.values():
+                source.release()
+            raise
+        merged = merge(opened, on_end=on_end, stall_timeout_s=stall_timeout_s, first_frame_timeout_s=3 * stall_timeout_s)
+        pipe = Pipeline(self, nireq=nireq, max_in_flight=max_in_flight)
+        pairs = pipe.stream_frames(_Tagged(name, frame) for name, frame in merged)
+        try:
+            for tagged, result in pairs:
+                yield tagged.name, tagged.frame, result
+        finally:
+            pairs.close()
+            merged.close()
 
     def map(self, images: Iterable[np.ndarray], *, nireq: int | None = None) -> list[Result]:
         """Segment many images at once (see :meth:`stream`); one result per image, in order."""

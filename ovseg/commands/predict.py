@@ -227,8 +227,8 @@ def run(args: argparse.Namespace) -> int:
                 atomic_write(written[-1], functools.partial(Path.write_text, data=text))
                 bar.write(f"{frame.path}: {_summary(result)} -> {', '.join(map(str, written))} "
                           f"[{sum(result.speed_ms.values()):.0f} ms]", file=sys.stdout)
-        for source, stem in video_jobs:
-            _run_video(segmenter, source, stem, args, out_dir, overlay, tally, bar)
+        if video_jobs:
+            _run_videos(segmenter, video_jobs, args, out_dir, overlay, tally, bar)
     except KeyboardInterrupt:
         interrupted = True
     finally:
@@ -258,66 +258,97 @@ def _limited(frames: Any, limit: int) -> Any:
         yield frame
 
 
-def _run_video(
-    segmenter: Segmenter, source: FrameSource, stem: str, args: argparse.Namespace, out_dir: Path,
+class _VideoOut:
+    """The files of one video, camera or stream, its tracker and its counts."""
+
+    def __init__(self, source: FrameSource, stem: str, args: argparse.Namespace, out_dir: Path, overlay: Any) -> None:
+        from ..sinks import JsonlWriter, partial_path
+        from ..video import DEFAULT_FPS, VideoWriter
+
+        self.source, self.stem = source, stem
+        self.length, self.fps = source.length, source.fps  # read now: the source is released when it ends
+        self.jsonl = JsonlWriter(out_dir / f"{stem}.jsonl")
+        mp4 = out_dir / f"{stem}.mp4"
+        self.video = VideoWriter(mp4, source.fps or DEFAULT_FPS, partial=partial_path(mp4)) if overlay else None
+        self.tracker = None
+        if args.track:
+            from ..track import make_tracker
+
+            self.tracker = make_tracker(args.tracker, frame_rate=source.fps or DEFAULT_FPS)
+        self.frames = 0
+        self.last_ms: float | None = None
+        self.closed = False
+        self.limited = False  # --limit reached
+        self.end: Any = None  # the SourceEnd, once the source is over
+
+    def close(self, complete: bool, dropped: int = 0) -> str:
+        self.closed = True
+        where = self.jsonl.close(complete)
+        shown = self.video.close(complete) if self.video is not None else None
+        files = ", ".join(str(p) for p in (where, shown) if p is not None) or "nothing written"
+        drops = f", {dropped} stale frame(s) dropped" if dropped else ""
+        return f"{self.source.name}: {self.frames} frame(s){drops} -> {files}"
+
+
+def _run_videos(
+    segmenter: Segmenter, jobs: list[tuple[FrameSource, str]], args: argparse.Namespace, out_dir: Path,
     overlay: Any, tally: _Tally, bar: Any,
 ) -> None:
-    """One video, camera or stream: its JSONL and MP4, renamed into place when it ends well,
-    kept as partial files when it fails or is interrupted (the error is reported, the run goes on)."""
-    from ..capture import FrameGrabber
-    from ..sinks import JsonlWriter, frame_record, partial_path
-    from ..video import DEFAULT_FPS, VideoWriter
+    """Every video, camera and stream at once through the one model (:meth:`Segmenter.stream_many`):
+    each its JSONL and MP4, renamed into place when it ends well, kept as partial files when it
+    fails or the run is interrupted (the error is reported, the other sources go on)."""
+    from ..sinks import frame_record
 
-    jsonl_path, mp4_path = out_dir / f"{stem}.jsonl", out_dir / f"{stem}.mp4"
-    jsonl = JsonlWriter(jsonl_path)
-    video = VideoWriter(mp4_path, source.fps or DEFAULT_FPS, partial=partial_path(mp4_path)) if overlay else None
-    grabber = FrameGrabber(source, stall_timeout_s=args.timeout, first_frame_timeout_s=3 * args.timeout)
-    tracker = None
-    if args.track:
-        from ..track import make_tracker
+    outs = {stem: _VideoOut(source, stem, args, out_dir, overlay) for source, stem in jobs}
 
-        tracker = make_tracker(args.tracker, frame_rate=source.fps or DEFAULT_FPS)
-    complete = False
-    frames = 0
-    last_ms: float | None = None
+    def finish(out: _VideoOut) -> None:
+        """Close a source's files once its end is known and all its results are written (its
+        end is announced when its last frame is *taken*; those results may still be in flight)."""
+        end = out.end
+        if out.closed or (not out.limited and (end is None or out.frames < end.frames)):
+            return
+        failure = None if out.limited else end.error
+        if failure is None and not out.limited:
+            failure = _truncated(out.source.name, out.length, out.fps, out.frames, out.last_ms)
+        if failure is not None:
+            tally.fail(out.source.name, failure)
+        bar.write(out.close(failure is None, end.dropped if end is not None else 0), file=sys.stdout)
+
+    def on_end(end: Any) -> None:
+        outs[end.name].end = end
+        finish(outs[end.name])
+
     try:
-        grabber.start()
-        stream = grabber.frames() if args.limit is None else _limited(grabber.frames(), args.limit)
-        for frame, result in segmenter.stream_frames(stream, nireq=args.nireq):
-            if tracker is not None:
-                result = tracker.update(result)
-            jsonl.write(frame_record(frame, result))
-            if video is not None:
-                video.write(overlay(frame.image, result))
-            frames += 1
-            last_ms = frame.timestamp_ms
+        stream = segmenter.stream_many({stem: source for source, stem in jobs}, nireq=args.nireq, on_end=on_end,
+                                       stall_timeout_s=args.timeout)
+        for stem, frame, result in stream:
+            out = outs[stem]
+            if out.closed:
+                continue  # frames in flight beyond --limit
+            if out.tracker is not None:
+                result = out.tracker.update(result)
+            out.jsonl.write(frame_record(frame, result))
+            if out.video is not None:
+                out.video.write(overlay(frame.image, result))
+            out.frames += 1
+            out.last_ms = frame.timestamp_ms
             tally.frames += 1
             tally.instances += len(result)
             bar.update(1)
-        failure = grabber.failure
-        if failure is None and args.limit is None:
-            failure = _truncated(source, frames, last_ms)
-        if failure is not None:
-            tally.fail(source.name, failure)
-        else:
-            complete = True
-    except OvsegError as error:
-        tally.fail(source.name, error)
+            out.limited = args.limit is not None and out.frames >= args.limit
+            finish(out)
     finally:
-        grabber.stop()
-        source.release()
-        where = jsonl.close(complete)
-        shown = video.close(complete) if video is not None else None
-    dropped = f", {grabber.dropped} stale frame(s) dropped" if grabber.dropped else ""
-    files = ", ".join(str(p) for p in (where, shown) if p is not None) or "nothing written"
-    bar.write(f"{source.name}: {frames} frame(s){dropped} -> {files}", file=sys.stdout)
+        for out in outs.values():
+            if not out.closed:
+                out.close(False)
 
 
-def _truncated(source: FrameSource, frames: int, last_ms: float | None) -> CaptureError | None:
+def _truncated(
+    name: str, length: int | None, fps: float | None, frames: int, last_ms: float | None
+) -> CaptureError | None:
     """An error when a video ended well before its container said it would. The frame count is
     the container's estimate (duration x nominal rate; wrong for variable frame rates), so the
     last frame's timestamp is compared with that duration where there is one."""
-    length, fps = source.length, source.fps
     if length is None or frames >= length:
         return None
     if last_ms is not None and fps:
@@ -325,12 +356,12 @@ def _truncated(source: FrameSource, frames: int, last_ms: float | None) -> Captu
         if last_ms >= 0.9 * duration_ms - 2e3 / fps:
             return None
         return CaptureError(
-            f"{source.name}: expected frames up to {duration_ms / 1e3:.1f} s, got {frames} ending at "
+            f"{name}: expected frames up to {duration_ms / 1e3:.1f} s, got {frames} ending at "
             f"{last_ms / 1e3:.1f} s (truncated or damaged file)"
         )
     if frames >= 0.9 * length:
         return None
-    return CaptureError(f"{source.name}: expected {length} frames, got {frames} (truncated or damaged file)")
+    return CaptureError(f"{name}: expected {length} frames, got {frames} (truncated or damaged file)")
 
 
 @contextlib.contextmanager

@@ -1,0 +1,84 @@
+"""Several sources at once through one model: the frames of all sources share the infer
+requests, each source's results come back in its own order.
+
+Each source is read on its own capture thread (:class:`~ovseg.capture.FrameGrabber`): a live
+source (camera, stream) keeps only its newest frame, so one that the model cannot keep up with
+drops its *own* stale frames; a file loses nothing and waits (back-pressure). :func:`merge`
+takes, round robin, a frame from whichever sources have one ready, never waiting on one that
+has none, so a slow or stalled source does not slow the others. A source that fails (a camera
+unplugged, a truncated file, a stream that falls silent) ends alone, with its one-line
+:class:`~ovseg.errors.CaptureError` handed to ``on_end``; the others go on.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+
+from .capture import FrameGrabber
+from .errors import CaptureError
+from .sources import Frame, FrameSource
+
+__all__ = ["SourceEnd", "merge"]
+
+
+@dataclass(frozen=True)
+class SourceEnd:
+    """How one source of a merged stream ended: ``error`` ``None`` (it ran out, or the
+    caller stopped), else why it failed. ``frames``: frames taken from it, ``dropped``: stale
+    frames a live source skipped."""
+
+    name: str
+    frames: int
+    dropped: int
+    error: CaptureError | None
+
+
+def merge(
+    sources: Mapping[str, FrameSource],
+    *,
+    stall_timeout_s: float = 5.0,
+    first_frame_timeout_s: float = 15.0,
+    on_end: Callable[[SourceEnd], None] | None = None,
+    limit: int | None = None,
+) -> Iterator[tuple[str, Frame]]:
+    """``(name, frame)`` from all ``sources`` as their frames become ready, each source's in
+    its own order, until every source has ended (or ``limit`` frames of each). Starts one
+    capture thread per source; stops them and releases every source when the iteration ends,
+    however it ends."""
+    wake = threading.Event()
+    grabbers = {
+        name: FrameGrabber(source, stall_timeout_s=stall_timeout_s, first_frame_timeout_s=first_frame_timeout_s, wake=wake)
+        for name, source in sources.items()
+    }
+    active = dict(grabbers)
+    try:
+        for grabber in grabbers.values():
+            grabber.start()
+        while active:
+            wake.clear()
+            progressed = False
+            for name, grabber in list(active.items()):
+                frame = grabber.poll()
+                if frame is not None:
+                    progressed = True
+                    yield name, frame
+                    if limit is not None and grabber.delivered >= limit:
+                        _end(active, name, on_end)
+                elif grabber.ended:
+                    _end(active, name, on_end)
+            if not progressed and active:
+                wake.wait(0.05)  # a frame arrives or a source ends; the timeout re-checks stalls
+    finally:
+        for name in list(active):
+            _end(active, name, on_end)
+        for grabber in grabbers.values():
+            grabber.stop()
+            grabber.source.release()
+
+
+def _end(active: dict[str, FrameGrabber], name: str, on_end: Callable[[SourceEnd], None] | None) -> None:
+    grabber = active.pop(name)
+    if on_end is not None:
+        on_end(SourceEnd(name, grabber.delivered, grabber.dropped, grabber.failure))

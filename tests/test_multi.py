@@ -1,0 +1,65 @@
+"""Several sources through one model: each in its own order, one failing or slow source does
+not stop or slow the others."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import ovseg
+from ovseg.sources import CaptureSource, open_source
+
+from .conftest import F32
+from .videos import frames_of, write_cfr
+
+
+class Scripted:
+    """A capture: ``count`` frames, each after ``delay_s``, then the end or an exception."""
+
+    def __init__(self, count: int, *, delay_s: float = 0.0, then: str = "end") -> None:
+        self.count, self.delay_s, self.then, self.reads, self.released = count, delay_s, then, 0, False
+
+    def read(self) -> tuple[bool, Any]:
+        time.sleep(self.delay_s)
+        if self.reads >= self.count:
+            if self.then == "raise":
+                raise OSError("device unplugged")
+            return False, None
+        self.reads += 1
+        return True, np.full((48, 64, 3), self.reads, np.uint8)
+
+    def get(self, prop: int) -> float:
+        return 0.0
+
+    def release(self) -> None:
+        self.released = True
+
+
+def test_each_source_in_order_failures_and_slowness_stay_with_their_source(tiny_model: Path, tmp_path: Path) -> None:
+    seg = ovseg.Segmenter(tiny_model, config={**F32, "PERFORMANCE_HINT": "THROUGHPUT"})
+    unplugged, slow = Scripted(3, then="raise"), Scripted(4, delay_s=0.3)
+    sources = {
+        "file": open_source(write_cfr(tmp_path / "a.avi", frames_of(8), fps=10)),
+        "unplugged": CaptureSource(unplugged, name="cam", live=False, finite=True, kind="camera"),
+        "slow": CaptureSource(slow, name="slow", live=False, finite=True),
+    }
+    ends: list[Any] = []
+    seen: dict[str, list[int]] = {name: [] for name in sources}
+    arrival: dict[str, list[float]] = {name: [] for name in sources}
+    started = time.perf_counter()
+    for name, frame, result in seg.stream_many(sources, on_end=ends.append):
+        seen[name].append(frame.index)
+        arrival[name].append(time.perf_counter() - started)
+        assert result.image_hw == frame.image_hw
+    assert seen == {"file": list(range(8)), "unplugged": [0, 1, 2], "slow": [0, 1, 2, 3]}
+    by_name = {end.name: end for end in ends}
+    assert by_name["file"].error is None and by_name["slow"].error is None
+    error = by_name["unplugged"].error
+    assert error is not None and "cam: reading frame 4 failed: OSError: device unplugged" in str(error)
+    # The slow source (1.2 s of reading) did not hold the file back: all 8 file frames were done
+    # before the slow source's last frame.
+    assert arrival["file"][-1] < arrival["slow"][-1]
+    assert unplugged.released and slow.released
