@@ -20,10 +20,11 @@ from .errors import OvsegError
 if TYPE_CHECKING:
     from .result import Instance, Result
     from .segmenter import Segmenter
+    from .sources import Frame, open_source
 
-__all__ = ["Segmenter", "Result", "Instance", "OvsegError", "__version__"]
+__all__ = ["Segmenter", "Result", "Instance", "Frame", "open_source", "OvsegError", "__version__"]
 
-_LAZY = {"Segmenter": "segmenter", "Result": "result", "Instance": "result"}
+_LAZY = {"Segmenter": "segmenter", "Result": "result", "Instance": "result", "open_source": "sources", "Frame": "sources"}
 
 
 def __getattr__(name: str) -> Any:

@@ -63,3 +63,21 @@ def test_each_source_in_order_failures_and_slowness_stay_with_their_source(tiny_
     # before the slow source's last frame.
     assert arrival["file"][-1] < arrival["slow"][-1]
     assert unplugged.released and slow.released
+
+
+def test_demo_with_two_sources_writes_a_mosaic(tiny_model: Path, tmp_path: Path, capsys: Any) -> None:
+    import cv2
+
+    from ovseg.cli import main
+
+    a = write_cfr(tmp_path / "a.avi", frames_of(5), fps=10)
+    b = write_cfr(tmp_path / "b.avi", frames_of(3, (240, 320)), fps=10)
+    out = tmp_path / "mosaic.mp4"
+    assert main(["demo", "-i", str(a), "-i", str(b), "-i", str(tmp_path / "a.avi"), "-m", str(tiny_model), "--no-show",
+                 "-o", str(out), "--infer-precision", "f32"]) == 0
+    printed = capsys.readouterr().out
+    assert f"{a}: 5 frame(s)" in printed and f"{b}: 3 frame(s)" in printed and f"{a} (2): 5 frame(s)" in printed
+    video = cv2.VideoCapture(str(out))
+    ok, frame = video.read()
+    assert ok and frame.shape == (720, 1280, 3)  # 3 tiles: 2 x 2 of 360 x 640
+    assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == 13

@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import os
 import re
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -30,8 +31,9 @@ def register(sub: Any) -> None:
         "the newest frame and drop the ones there was no time for; files lose none.",
     )
     parser.add_argument(
-        "-i", "--input", default="0", metavar="SOURCE",
-        help="camera index, video file, image, directory of images or URL (default 0, the first camera)",
+        "-i", "--input", action="append", metavar="SOURCE",
+        help="camera index, video file, image, folder of images or URL (default 0, the first camera); repeat it "
+        "for several sources at once through one model, shown as a mosaic with a status line per source",
     )
     add_model_options(parser)
     parser.add_argument(
@@ -84,6 +86,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.output is not None:
         check_output(args.output)  # a bad name or folder before the camera opens
+    inputs = args.input or ["0"]
+    if len(inputs) > 1:
+        return _run_many(args, inputs)
+    args.input = inputs[0]
     with _quiet_opencv():
         # The source first: a missing camera is reported before seconds of compiling.
         source = open_source(args.input, resolution=args.resolution, live=args.live, image_fps=args.fps or 1.0)
@@ -112,3 +118,43 @@ def run(args: argparse.Namespace) -> int:
         height, width = summary.output_hw
         print(f"wrote {summary.output} ({summary.frames} frames, {width}x{height}, {summary.output_fps:g} fps)")
     return 130 if summary.ended == "interrupted" else 0
+
+
+def _run_many(args: argparse.Namespace, inputs: list[str]) -> int:
+    """Several sources: one model, a mosaic. A source that cannot be opened is an error before
+    anything starts; one that fails during the run ends alone and is reported at the end."""
+    from ..mosaic import run_mosaic
+    from ..sources import open_source
+
+    with _quiet_opencv():
+        sources: dict[str, Any] = {}
+        try:
+            for spec in inputs:
+                name, n = spec, 2
+                while name in sources:
+                    name, n = f"{spec} ({n})", n + 1
+                sources[name] = open_source(spec, resolution=args.resolution, live=args.live, image_fps=args.fps or 1.0)
+            # Several sources want frames per second in all: THROUGHPUT, unless --config says.
+            config = compile_config(args)
+            config.setdefault("PERFORMANCE_HINT", "THROUGHPUT")
+            segmenter = segmenter_from_args(args, config=config)
+        except BaseException:
+            for source in sources.values():
+                source.release()
+            raise
+        summary = run_mosaic(segmenter, sources, show=args.show, output=args.output, output_fps=args.fps,
+                             limit=args.limit, stall_timeout_s=args.timeout)
+    failed = 0
+    for name in summary.frames:
+        error = summary.errors[name]
+        dropped = f", {summary.dropped[name]} stale frame(s) dropped" if summary.dropped[name] else ""
+        print(f"{name}: {summary.frames[name]} frame(s){dropped}" + (f" [failed: {error}]" if error else ""))
+        if error:
+            print(f"ovseg: error: {error}", file=sys.stderr)
+            failed += 1
+    if summary.output is not None and summary.output_hw is not None:
+        height, width = summary.output_hw
+        print(f"wrote {summary.output} (mosaic {width}x{height})")
+    if summary.ended == "interrupted":
+        return 130
+    return 2 if failed else 0
