@@ -33,7 +33,6 @@ structurally wrong outputs (missing tensors, wrong shapes) raise :class:`OutputE
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import logging
-
-import numpy as np
-import pytest
-
 import math
 
 import cv2
+import numpy as np
+import pytest
 
 from ovseg.decode import (
     Detections,
