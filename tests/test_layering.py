@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "ovseg"
 LAYER = {
     "_version": 0, "errors": 0, "labels": 0,
     "result": 1, "preprocess": 1, "zoo": 1,
-    "decode": 2, "coco": 2, "draw": 2, "capture": 2, "model": 2, "synthetic": 2,
+    "decode": 2, "coco": 2, "draw": 2, "capture": 2, "model": 2, "synthetic": 2, "jpeg": 2,
     "segmenter": 3,
     "pipeline": 4, "evaluation": 4,
     "bench": 5, "demo": 5,
