@@ -357,12 +357,12 @@ def paste_aligned_many(
     # 1. The live rows' maps interpolated vertically, zero-padded to m_w + 2 columns.
     padded = np.zeros((k, m_h + 2, m_w + 2), dtype=np.float32)
     padded[:, 1 : m_h + 1, 1 : m_w + 1] = maps
-    pairs = np.empty((k, m_h + 1, 2, m_w + 2), dtype=np.float32)  # knot row, step to the next
-    pairs[:, :, 0] = padded[:, :-1]
-    np.subtract(padded[:, 1:], padded[:, :-1], out=pairs[:, :, 1])
-    knot_rows = pairs.reshape(k * (m_h + 1), 2, m_w + 2)[owner[rows] * (m_h + 1) + knot[rows]]
-    y = np.multiply(knot_rows[:, 1], (v[rows] - floor_v[rows]).astype(np.float32)[:, None])
-    y += knot_rows[:, 0]
+    knot_rows = padded.reshape(k * (m_h + 2), m_w + 2)
+    upper = knot_rows[owner[rows] * (m_h + 2) + knot[rows]]
+    y = knot_rows[owner[rows] * (m_h + 2) + knot[rows] + 1]
+    y -= upper
+    y *= (v[rows] - floor_v[rows]).astype(np.float32)[:, None]
+    y += upper
 
     # 2. Crossings of 0.5 between padded columns c and c + 1, in row-major order. The zero
     # border keeps them inside rows and makes each row's count even: up, down, up, ...
