@@ -266,3 +266,17 @@ def test_decode_rejects_unknown_paste() -> None:
     dets = Detections(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int32), np.zeros((0, 28, 28), np.float32))
     with pytest.raises(ValueError, match="expected paste 'legacy' or 'aligned', got 'nearest'"):
         decode(dets, Transform((10, 10), (10, 10), (10, 10), 1.0), paste="nearest")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("map_hw", [(20, 36), (224, 224), (1, 1)])
+def test_aligned_kernel_other_map_sizes_equal_the_exact_evaluation(map_hw: tuple[int, int]) -> None:
+    rng = np.random.default_rng(map_hw[0])
+    h, w = 90, 120
+    probs = np.stack([cv2.resize(smooth_map(rng), map_hw[::-1], interpolation=cv2.INTER_LINEAR) for _ in range(40)])
+    boxes = np.stack([random_box(rng, h, w) for _ in range(40)]).astype(np.float64)
+    crops, offsets = paste_aligned_many(probs, boxes, (h, w))
+    for prob, box, crop, (x, y) in zip(probs, boxes, crops, offsets.tolist(), strict=True):
+        if crop.size:
+            value = aligned_paste_exact(prob, tuple(box), h, w)[y : y + crop.shape[0], x : x + crop.shape[1]]
+            assert np.all(np.abs(value[crop != (value >= 0.5)] - 0.5) < 1e-5)
+            assert (crop != (value >= 0.5)).sum() <= 1
