@@ -297,12 +297,12 @@ def paste_aligned_many(
        mapped to the first crop column at or past them give the row's True runs;
     3. one ``np.repeat`` writes the runs of all rows of all crops into one buffer.
 
-    The pixel work is a byte fill, so this costs about what the legacy paste's
-    ``cv2.resize`` does, and it is exact up to float32 rounding of the interpolated rows: it
-    differs from a float64 per-pixel evaluation only where that value is within ~1e-6 of 0.5
-    (tests hold it to that), and it does not depend on OpenCV (``cv2.warpAffine``, the kernel
-    before, samples at float32 precision in OpenCV 5.0 and at 1/32 of a cell in the fixed-point
-    remap of earlier versions).
+    The pixel work is a byte fill, so at 1080p this costs about what the legacy paste does
+    (``benchmarks/decode.py``; small crops pay a fixed cost of some 45 numpy calls), and it is
+    exact up to float32 rounding of the interpolated rows: it differs from a float64 per-pixel
+    evaluation only where that value is within ~1e-6 of 0.5 (tests hold it to that), and it does
+    not depend on OpenCV (``cv2.warpAffine``, the kernel before, samples at float32 precision in
+    OpenCV 5.0 and at 1/32 of a cell in the fixed-point remap of earlier versions).
 
     Args:
         probs: float32 ``(K, m_h, m_w)`` probability maps, values in [0, 1].
