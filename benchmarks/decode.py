@@ -17,6 +17,7 @@ memory is tracemalloc's peak of one call (numpy and OpenCV's numpy-backed arrays
 from __future__ import annotations
 
 import argparse
+import math
 import platform
 import statistics
 import time
@@ -29,6 +30,7 @@ import pycocotools.mask as mask_util
 
 from ovseg.decode import decode, gather_maskrcnn
 from ovseg.preprocess import Transform, fit_size
+from ovseg.result import Result
 
 # -- the baseline: what the OMZ demo does -------------------------------------------------
 
@@ -69,6 +71,53 @@ def omz_decode(outputs: dict[str, np.ndarray], tf: Transform, threshold: float) 
 def omz_rle(outputs: dict[str, np.ndarray], tf: Transform, threshold: float) -> list[dict]:
     *_, masks = omz_decode(outputs, tf, threshold)
     return [mask_util.encode(np.asfortranarray(m)) for m in masks]
+
+
+# -- the aligned kernel before (commit c176012): one cv2.warpAffine per box -----------------
+
+def warp_affine_paste(prob: np.ndarray, box: list[float], image_hw: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int]]:
+    height, width = image_hw
+    bx0, by0, bx1, by1 = box
+    if not (bx1 - bx0 > 0.0 and by1 - by0 > 0.0):
+        return np.zeros((0, 0), bool), (min(max(int(bx0), 0), width), min(max(int(by0), 0), height))
+    x0, y0 = min(max(math.floor(bx0) - 1, 0), width), min(max(math.floor(by0) - 1, 0), height)
+    x1, y1 = min(max(math.ceil(bx1) + 1, 0), width), min(max(math.ceil(by1) + 1, 0), height)
+    if x1 <= x0 or y1 <= y0:
+        return np.zeros((0, 0), bool), (x0, y0)
+    sx, sy = prob.shape[1] / (bx1 - bx0), prob.shape[0] / (by1 - by0)
+    affine = np.array([[sx, 0.0, (x0 + 0.5 - bx0) * sx - 0.5], [0.0, sy, (y0 + 0.5 - by0) * sy - 0.5]])
+    sampled = cv2.warpAffine(np.ascontiguousarray(prob, dtype=np.float32), affine, (x1 - x0, y1 - y0),
+                             flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+    return sampled >= 0.5, (x0, y0)
+
+
+def decode_warp_affine(outputs: dict[str, np.ndarray], tf: Transform, threshold: float) -> Result:
+    """ovseg's decode as it was with the aligned paste (the same gather, box mapping and Result)."""
+    dets = gather_maskrcnn(outputs, threshold)
+    if len(dets) == 0:
+        return Result.empty(tf.image_hw)
+    height, width = tf.image_hw
+    boxes = tf.boxes_to_image(dets.boxes)
+    np.clip(boxes[:, 0::2], 0.0, width, out=boxes[:, 0::2])
+    np.clip(boxes[:, 1::2], 0.0, height, out=boxes[:, 1::2])
+    crops, offsets = [], np.zeros((len(dets), 2), np.int32)
+    for i, box in enumerate(boxes.tolist()):
+        crop, offsets[i] = warp_affine_paste(dets.mask_probs[i], box, tf.image_hw)
+        crops.append(crop)
+    return Result(boxes=boxes.astype(np.float32), scores=dets.scores, class_ids=dets.class_ids,
+                  image_hw=tf.image_hw, mask_crops=tuple(crops), mask_offsets=offsets)
+
+
+def cpu_model() -> str:
+    """CPU model name and its widest vector extension, from /proc/cpuinfo."""
+    try:
+        info = open("/proc/cpuinfo").read()
+    except OSError:
+        return platform.processor() or platform.machine()
+    name = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), platform.machine())
+    flags = set(next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), []))
+    isa = next((f for f in ("avx512_bf16", "avx512f", "avx2", "avx") if f in flags), "no AVX")
+    return f"{name} ({isa})"
 
 
 # -- inputs --------------------------------------------------------------------------------
@@ -115,6 +164,7 @@ def run_case(image_hw: tuple[int, int], n: int, threshold: float, repeats: int) 
         "omz": lambda: omz_decode(outputs, tf, threshold),
         "local": lambda: decode(gather_maskrcnn(outputs, threshold), tf, paste="legacy"),
         "aligned": lambda: decode(gather_maskrcnn(outputs, threshold), tf, paste="aligned"),
+        "warp": lambda: decode_warp_affine(outputs, tf, threshold),
         "full": lambda: decode(gather_maskrcnn(outputs, threshold), tf, paste="legacy").masks,
         "rle": lambda: decode(gather_maskrcnn(outputs, threshold), tf, paste="legacy").to_coco(0),
         "omz_rle": lambda: omz_rle(outputs, tf, threshold),
@@ -132,7 +182,7 @@ def run_case(image_hw: tuple[int, int], n: int, threshold: float, repeats: int) 
     case = f"{image_hw[1]}x{image_hw[0]} {n} dets, thr {threshold} ({kept} kept)"
     return (
         f"{case:36s} {med['omz']:8.2f} {med['local']:9.2f} {med['omz'] / med['local']:6.1f} "
-        f"{med['aligned']:8.2f} {med['omz'] / med['aligned']:6.1f} "
+        f"{med['aligned']:8.2f} {med['omz'] / med['aligned']:6.1f} {med['warp']:8.2f} {med['omz'] / med['warp']:6.1f} "
         f"{med['full']:8.2f} {med['omz'] / med['full']:6.1f} {med['rle']:7.2f} {med['omz_rle']:8.2f} "
         f"{med['omz_rle'] / med['rle']:6.1f} {peaks['omz']:7.1f} {peaks['local']:8.2f} {peaks['omz'] / max(peaks['local'], 1e-9):6.0f}"
     )
@@ -142,14 +192,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=15)
     args = parser.parse_args()
-    print(f"machine: {platform.processor() or platform.machine()}, {cv2.getNumberOfCPUs()} CPUs, "
+    print(f"machine: {cpu_model()}, {cv2.getNumberOfCPUs()} CPUs, "
           f"numpy {np.__version__}, opencv {cv2.__version__}; median of {args.repeats} runs, ms; peak MB by tracemalloc")
-    header = f"{'case':36s} {'OMZ ms':>8s} {'local ms':>9s} {'x':>6s} {'aligned':>8s} {'x':>6s} {'full ms':>8s} {'x':>6s} {'RLE ms':>7s} {'OMZ RLE':>8s} {'x':>6s} {'OMZ MB':>7s} {'local MB':>8s} {'mem x':>6s}"
+    header = f"{'case':36s} {'OMZ ms':>8s} {'local ms':>9s} {'x':>6s} {'aligned':>8s} {'x':>6s} {'warp ms':>8s} {'x':>6s} {'full ms':>8s} {'x':>6s} {'RLE ms':>7s} {'OMZ RLE':>8s} {'x':>6s} {'OMZ MB':>7s} {'local MB':>8s} {'mem x':>6s}"
     print(header)
     for image_hw in ((480, 640), (1080, 1920)):
         for n, threshold in ((100, 0.5), (100, 0.0), (10, 0.5)):
             print(run_case(image_hw, n, threshold, args.repeats))
-    print("local, full, RLE: ovseg with the legacy paste (the OMZ algorithm); aligned: box-local with the aligned paste")
+    print("local, full, RLE: ovseg with the legacy paste (the OMZ algorithm); aligned: box-local with the aligned paste;")
+    print("warp: the aligned paste's previous kernel (one cv2.warpAffine per box), same pixels, for comparison")
     print("x = OMZ time / ovseg time (higher is better); mem x = OMZ peak / ovseg box-local peak")
 
 

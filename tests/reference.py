@@ -70,3 +70,26 @@ def aligned_paste_per_pixel(prob: np.ndarray, box: tuple[float, float, float, fl
             )
             out[y, x] = value >= 0.5
     return out
+
+
+def aligned_paste_exact(prob: np.ndarray, box: tuple[float, float, float, float], im_h: int, im_w: int) -> np.ndarray:
+    """The same rule as :func:`aligned_paste_per_pixel`, in float64, vectorized as
+    ``Wy @ prob @ Wx.T`` with dense 2-tap interpolation matrices. Returns the float64
+    ``(im_h, im_w)`` values (threshold them with ``>= 0.5``)."""
+    m_h, m_w = prob.shape
+    x1, y1, x2, y2 = (float(c) for c in box)
+    if not (x2 - x1 > 0 and y2 - y1 > 0):
+        return np.zeros((im_h, im_w))
+
+    def taps(n: int, b0: float, b1: float, m: int) -> np.ndarray:
+        pos = ((np.arange(n) + 0.5) - b0) / (b1 - b0) * m - 0.5
+        lo = np.floor(pos)
+        frac = pos - lo
+        weights = np.zeros((n, m))
+        for offset, wt in ((0, 1.0 - frac), (1, frac)):
+            c = lo.astype(np.int64) + offset
+            inside = (c >= 0) & (c < m)
+            weights[np.flatnonzero(inside), c[inside]] += wt[inside]
+        return weights
+
+    return taps(im_h, y1, y2, m_h) @ prob.astype(np.float64) @ taps(im_w, x1, x2, m_w).T

@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import logging
+import math
 
+import cv2
 import numpy as np
 import pytest
 
-from ovseg.decode import Detections, decode, gather_maskrcnn, legacy_boxes, paste_aligned, paste_legacy
+from ovseg.decode import (
+    Detections,
+    decode,
+    gather_maskrcnn,
+    legacy_boxes,
+    paste_aligned,
+    paste_aligned_many,
+    paste_legacy,
+)
 from ovseg.errors import ConfigError, OutputError
 from ovseg.preprocess import Transform
 
-from .reference import aligned_paste_per_pixel, omz_segm_postprocess
+from .reference import aligned_paste_exact, aligned_paste_per_pixel, omz_segm_postprocess
 
 RNG = np.random.default_rng(1234)
 
@@ -81,6 +91,92 @@ def test_aligned_paste_whole_image_box_is_centred() -> None:
     rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
     # The middle half of a 56-pixel box, symmetric about the centre: pixels 14..41.
     assert (rows[0], rows[-1], cols[0], cols[-1]) == (14, 41, 14, 41)
+
+
+def _warp_affine_paste(prob: np.ndarray, box: tuple[float, float, float, float], image_hw: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int]]:
+    """The aligned kernel before the separable one (commit c176012): one cv2.warpAffine."""
+    height, width = image_hw
+    bx0, by0, bx1, by1 = (float(v) for v in box)
+    if not (bx1 - bx0 > 0.0 and by1 - by0 > 0.0):
+        return np.zeros((0, 0), bool), (min(max(int(bx0), 0), width), min(max(int(by0), 0), height))
+    x0 = min(max(math.floor(bx0) - 1, 0), width)
+    y0 = min(max(math.floor(by0) - 1, 0), height)
+    x1 = min(max(math.ceil(bx1) + 1, 0), width)
+    y1 = min(max(math.ceil(by1) + 1, 0), height)
+    if x1 <= x0 or y1 <= y0:
+        return np.zeros((0, 0), bool), (x0, y0)
+    size_y, size_x = prob.shape
+    sx, sy = size_x / (bx1 - bx0), size_y / (by1 - by0)
+    affine = np.array([[sx, 0.0, (x0 + 0.5 - bx0) * sx - 0.5], [0.0, sy, (y0 + 0.5 - by0) * sy - 0.5]])
+    sampled = cv2.warpAffine(
+        np.ascontiguousarray(prob, dtype=np.float32), affine, (x1 - x0, y1 - y0),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0,
+    )
+    return sampled >= 0.5, (x0, y0)
+
+
+def _compare_with_old_and_exact(image_hw: tuple[int, int], n: int, seed: int) -> tuple[int, int, int, int]:
+    """Paste n random maps/boxes with the new batch kernel; check regions against the old kernel
+    exactly, and return (pixels, new vs old disagreements, new vs exact, old vs exact)."""
+    h, w = image_hw
+    rng = np.random.default_rng(seed)
+    probs = np.stack([smooth_map(rng) for _ in range(n)])
+    boxes = np.stack([random_box(rng, h, w) for _ in range(n)]).astype(np.float64)
+    crops, offsets = paste_aligned_many(probs, boxes, image_hw)
+    pixels = new_old = new_exact = old_exact = 0
+    for prob, box, crop, offset in zip(probs, boxes, crops, offsets.tolist(), strict=True):
+        old, old_offset = _warp_affine_paste(prob, tuple(box), image_hw)
+        assert tuple(offset) == old_offset and crop.shape == old.shape and crop.dtype == np.bool_
+        assert not crop.flags.writeable
+        if crop.size == 0:
+            continue
+        x, y = offset
+        value = aligned_paste_exact(prob, tuple(box), h, w)[y : y + crop.shape[0], x : x + crop.shape[1]]
+        exact = value >= 0.5
+        # Where the new kernel differs from the float64 evaluation, that value is a near-tie.
+        assert np.all(np.abs(value[crop != exact] - 0.5) < 1e-5)
+        pixels += crop.size
+        new_old += int((crop != old).sum())
+        new_exact += int((crop != exact).sum())
+        old_exact += int((old != exact).sum())
+    return pixels, new_old, new_exact, old_exact
+
+
+@pytest.mark.parametrize("image_hw, n", [((40, 50), 300), ((23, 31), 300), ((480, 640), 200), ((1080, 1920), 100)])
+def test_aligned_kernel_equals_the_warp_affine_one_and_the_exact_evaluation(image_hw: tuple[int, int], n: int) -> None:
+    pixels, new_old, new_exact, old_exact = _compare_with_old_and_exact(image_hw, n, seed=image_hw[0] + n)
+    assert pixels > 0
+    # The same pixels as the old kernel but for float ties, and at least as close to exact.
+    assert new_old <= max(2, pixels * 1e-6), (new_old, pixels)
+    assert new_exact <= old_exact + max(1, pixels * 1e-7), (new_exact, old_exact, pixels)
+
+
+def test_exact_reference_agrees_with_the_per_pixel_one() -> None:
+    rng = np.random.default_rng(7)
+    for _ in range(60):
+        prob, box = smooth_map(rng), random_box(rng, 30, 40).astype(np.float64)
+        expected = aligned_paste_per_pixel(prob, tuple(box), 30, 40)
+        np.testing.assert_array_equal(aligned_paste_exact(prob, tuple(box), 30, 40) >= 0.5, expected)
+
+
+def test_aligned_many_equals_one_at_a_time_and_handles_edge_cases() -> None:
+    rng = np.random.default_rng(3)
+    probs = np.stack([smooth_map(rng) for _ in range(8)])
+    probs[2] = 0.0  # nothing reaches 0.5: an all-False crop of the full region
+    probs[3] = 1.0
+    boxes = np.array(
+        [[5.2, 6.1, 30.7, 22.0], [-50, -50, -10, -10], [3, 3, 20, 20], [0, 0, 50, 40],
+         [10, 10, 10, 30], [49.9, 39.9, 80, 70], [12.0, 7.0, 12.0001, 7.0001], [20, 5, 18, 9]], np.float64)
+    crops, offsets = paste_aligned_many(probs, boxes, (40, 50))
+    for i in range(len(boxes)):
+        crop, offset = paste_aligned(probs[i], tuple(boxes[i]), (40, 50))
+        np.testing.assert_array_equal(crops[i], crop)
+        assert tuple(offsets[i]) == offset
+    assert crops[1].shape == (0, 0) and crops[4].shape == (0, 0) and crops[7].shape == (0, 0)
+    assert crops[2].shape == (19, 19) and not crops[2].any()
+    assert crops[3][1:-1, 1:-1].all() and crops[3].shape == (40, 50)
+    empty_crops, empty_offsets = paste_aligned_many(np.zeros((0, 28, 28), np.float32), np.zeros((0, 4)), (40, 50))
+    assert empty_crops == () and empty_offsets.shape == (0, 2)
 
 
 def outputs(classes, scores, boxes, slots=5, channels=81, m=28, maps=None):  # noqa: ANN001, ANN201
@@ -192,3 +288,17 @@ def test_results_come_by_descending_score_whatever_the_slot_order() -> None:
         "masks": np.full((3, 28, 28), 0.9, np.float32),
     }
     assert gather_labels_boxes_masks(newer).class_ids.tolist() == [2, 3, 1]
+
+
+@pytest.mark.parametrize("map_hw", [(20, 36), (224, 224), (1, 1)])
+def test_aligned_kernel_other_map_sizes_equal_the_exact_evaluation(map_hw: tuple[int, int]) -> None:
+    rng = np.random.default_rng(map_hw[0])
+    h, w = 90, 120
+    probs = np.stack([cv2.resize(smooth_map(rng), map_hw[::-1], interpolation=cv2.INTER_LINEAR) for _ in range(40)])
+    boxes = np.stack([random_box(rng, h, w) for _ in range(40)]).astype(np.float64)
+    crops, offsets = paste_aligned_many(probs, boxes, (h, w))
+    for prob, box, crop, (x, y) in zip(probs, boxes, crops, offsets.tolist(), strict=True):
+        if crop.size:
+            value = aligned_paste_exact(prob, tuple(box), h, w)[y : y + crop.shape[0], x : x + crop.shape[1]]
+            assert np.all(np.abs(value[crop != (value >= 0.5)] - 0.5) < 1e-5)
+            assert (crop != (value >= 0.5)).sum() <= 1
