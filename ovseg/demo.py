@@ -35,6 +35,7 @@ import math
 import time
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -42,7 +43,7 @@ import numpy as np
 from .background import END, Handoff
 from .capture import FrameGrabber
 from .controls import Controls
-from .draw import Overlay, draw_status
+from .draw import Overlay, Trails, draw_status
 from .errors import ConfigError
 from .model import compiled_property
 from .result import Result
@@ -125,18 +126,20 @@ class _Rate:
 
 
 def _segment(
-    segmenter: Segmenter, frames: Iterator[Frame], live: bool
+    segmenter: Segmenter, frames: Iterator[Frame], live: bool, tracker: Any = None
 ) -> Generator[tuple[np.ndarray, Result], None, None]:
-    """(image, result) pairs in order. Live frames go one at a time (the newest frame, the
-    least latency); file frames go through the streaming pipeline, several in flight."""
+    """(image, result) pairs in order, tracked when there is a tracker. Live frames go one at a
+    time (the newest frame, the least latency); file frames go through the streaming pipeline,
+    several in flight."""
     if live:
         for frame in frames:
-            yield frame.image, segmenter(frame.image)
+            result = segmenter(frame.image)
+            yield frame.image, (tracker.update(result) if tracker is not None else result)
         return
     pairs = segmenter.stream_frames(frames)
     try:
         for frame, result in pairs:
-            yield frame.image, result
+            yield frame.image, (tracker.update(result) if tracker is not None else result)
     finally:
         pairs.close()
 
@@ -155,6 +158,7 @@ class _Run:
         self.overlay = overlay
         self.window_name = window_name
         self.on_frame = on_frame
+        self.trails = Trails() if overlay.by_track else None
         self.controls = Controls(threshold=segmenter.threshold, masks=overlay.masks or overlay.contours,
                                  boxes=overlay.boxes)
         self.controls.min_threshold = min(self.controls.min_threshold, segmenter.threshold)
@@ -184,6 +188,8 @@ class _Run:
         )
         # Results of frames already in flight when the threshold went up still hold the others.
         drawn = look(frame, result[result.scores >= controls.threshold])
+        if self.trails is not None:
+            self.trails.draw(drawn)
         fps = self.rate.fps
         speed = result.speed_ms
         draw_status(
@@ -208,6 +214,8 @@ class _Run:
         self.latency_ms += sum(result.speed_ms.values())
         self.infer_ms += result.speed_ms.get("infer", 0.0)
         self.last = (frame, result)
+        if self.trails is not None:
+            self.trails.update(result)
         drawn = self.render(frame, result)
         if self.on_frame is not None:
             self.on_frame(drawn, result)
@@ -294,6 +302,7 @@ def run_demo(
     stall_timeout_s: float = 5.0,
     first_frame_timeout_s: float = 15.0,
     on_frame: Callable[[np.ndarray, Result], None] | None = None,
+    tracker: Any = None,
 ) -> DemoSummary:
     """Segment ``source`` frame by frame; show the overlays and/or write them to a video.
 
@@ -312,6 +321,8 @@ def run_demo(
         first_frame_timeout_s: the same, before the first frame (cameras take time to start).
         on_frame: called with each annotated frame (BGR uint8, status line drawn; the caller
             may keep it) and its result, before it is written and shown.
+        tracker: an :mod:`ovseg.track` tracker: instances get ids, coloured by id with the id in
+            the label and a trail of box centres.
 
     Returns:
         a :class:`DemoSummary`. A single image shown in a window stays up until a quit key.
@@ -334,11 +345,11 @@ def run_demo(
         raise
     run = _Run(
         segmenter, source, show=show, output_path=output_path,
-        fps_out=output_fps or source.fps or DEFAULT_FPS, overlay=overlay or Overlay(),
+        fps_out=output_fps or source.fps or DEFAULT_FPS, overlay=overlay or Overlay(by_track=tracker is not None),
         window_name=window_name, on_frame=on_frame,
     )
     grabber = FrameGrabber(source, stall_timeout_s=stall_timeout_s, first_frame_timeout_s=first_frame_timeout_s)
-    worker = Handoff(lambda: _segment(segmenter, grabber.frames(), source.live))
+    worker = Handoff(lambda: _segment(segmenter, grabber.frames(), source.live, tracker))
     original_threshold = segmenter.threshold
     ended = "end"
     try:

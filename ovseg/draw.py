@@ -16,7 +16,7 @@ from .errors import ImageError
 from .preprocess import as_bgr
 from .result import Result
 
-__all__ = ["class_color", "Overlay", "draw_status"]
+__all__ = ["class_color", "track_color", "Overlay", "Trails", "draw_status"]
 
 
 def class_color(class_id: int) -> tuple[int, int, int]:
@@ -24,6 +24,14 @@ def class_color(class_id: int) -> tuple[int, int, int]:
     hue = (class_id * 0.618033988749895) % 1.0
     r, g, b = colorsys.hsv_to_rgb(hue, 0.75, 1.0)
     return int(b * 255), int(g * 255), int(r * 255)
+
+
+def track_color(track_id: int) -> tuple[int, int, int]:
+    """BGR colour of a track id (the class palette walked from another start, so ids and
+    classes do not look alike); grey for an untracked instance (-1)."""
+    if track_id < 0:
+        return (160, 160, 160)
+    return class_color(track_id * 7 + 3)
 
 
 @dataclass(frozen=True)
@@ -44,6 +52,11 @@ class Overlay:
     boxes: bool = True
     labels: bool = True
     thickness: int | None = None
+    by_track: bool = False
+    """Colour by track id and put ``#id`` in the label (tracked video), not by class."""
+
+    def color(self, class_id: int, track_id: int) -> tuple[int, int, int]:
+        return track_color(track_id) if self.by_track else class_color(class_id)
 
     def __call__(self, image: np.ndarray, result: Result) -> np.ndarray:
         """Return a new BGR uint8 image with ``result`` drawn on ``image`` (not modified)."""
@@ -59,7 +72,7 @@ class Overlay:
             crop = inst.mask_crop
             if not (self.masks or self.contours) or crop.size == 0:
                 continue
-            color = np.array(class_color(inst.class_id), dtype=np.float32)
+            color = np.array(self.color(inst.class_id, inst.track_id), dtype=np.float32)
             x, y = inst.mask_offset
             region = canvas[y : y + crop.shape[0], x : x + crop.shape[1]]
             if self.masks:
@@ -73,14 +86,18 @@ class Overlay:
         if self.boxes:
             for i in order:
                 x1, y1, x2, y2 = (int(round(v)) for v in instances[i].box)
-                cv2.rectangle(canvas, (x1, y1), (x2, y2), class_color(instances[i].class_id), thickness, cv2.LINE_AA)
+                color = self.color(instances[i].class_id, instances[i].track_id)
+                cv2.rectangle(canvas, (x1, y1), (x2, y2), color, thickness, cv2.LINE_AA)
         if self.labels:
             # Most confident first, so they get the spot right above their box; later labels
             # move down out of the way instead of covering an earlier one.
             placed: list[tuple[int, int, int, int]] = []
             for i in order[::-1]:
                 inst = instances[i]
-                self._label(canvas, f"{inst.label} {inst.score:.2f}", inst.box, class_color(inst.class_id), placed)
+                text = f"{inst.label} {inst.score:.2f}"
+                if self.by_track and inst.track_id >= 0:
+                    text = f"#{inst.track_id} {text}"
+                self._label(canvas, text, inst.box, self.color(inst.class_id, inst.track_id), placed)
         return canvas
 
     def _label(
@@ -119,6 +136,38 @@ class Overlay:
         luminance = 0.114 * color[0] + 0.587 * color[1] + 0.299 * color[2]
         ink = (0, 0, 0) if luminance > 140 else (255, 255, 255)
         cv2.putText(canvas, text, (x + 2, y + th + 2), cv2.FONT_HERSHEY_SIMPLEX, scale, ink, weight, cv2.LINE_AA)
+
+
+class Trails:
+    """The last ``length`` box centres of every track, drawn as a fading polyline in its
+    colour: where each object came from. One per stream; :meth:`update` with each tracked
+    result, then :meth:`draw` onto the overlay. Tracks not seen for ``length`` frames are
+    forgotten."""
+
+    def __init__(self, length: int = 20) -> None:
+        self.length = length
+        self._points: dict[int, list[tuple[int, int]]] = {}
+        self._seen: dict[int, int] = {}
+        self._frame = 0
+
+    def update(self, result: Result) -> None:
+        self._frame += 1
+        for track_id, (x1, y1, x2, y2) in zip(result.track_ids.tolist(), result.boxes.tolist(), strict=True):
+            if track_id < 0:
+                continue
+            points = self._points.setdefault(track_id, [])
+            points.append((int(round((x1 + x2) / 2)), int(round((y1 + y2) / 2))))
+            del points[: -self.length]
+            self._seen[track_id] = self._frame
+        for track_id in [t for t, seen in self._seen.items() if self._frame - seen >= self.length]:
+            del self._points[track_id], self._seen[track_id]
+
+    def draw(self, image: np.ndarray) -> None:
+        """Draw the trails onto ``image`` (in place)."""
+        thickness = max(1, round(max(image.shape[:2]) / 400))
+        for track_id, points in self._points.items():
+            for a, b in zip(points, points[1:], strict=False):
+                cv2.line(image, a, b, track_color(track_id), thickness, cv2.LINE_AA)
 
 
 def draw_status(image: np.ndarray, text: str) -> None:

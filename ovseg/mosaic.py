@@ -18,15 +18,16 @@ import dataclasses
 import logging
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 
 from .background import END, Handoff
 from .controls import Controls
-from .draw import Overlay, draw_status
+from .draw import Overlay, Trails, draw_status
 from .errors import ConfigError
 from .multi import SourceEnd
 from .result import Result
@@ -74,8 +75,11 @@ def run_mosaic(
     overlay: Overlay | None = None,
     window_name: str = "ovseg demo",
     stall_timeout_s: float = 5.0,
+    make_tracker: Callable[[FrameSource], Any] | None = None,
 ) -> MosaicSummary:
     """Segment all ``sources`` at once through ``segmenter`` and show / write the mosaic.
+
+    ``make_tracker(source)``, when given, makes one tracker per source (ids coloured, trails).
 
     Raises:
         ConfigError: bad settings, or a window without a display. OvsegError: the video cannot
@@ -89,7 +93,9 @@ def run_mosaic(
     rows, cols = _grid(len(names))
     tile_h, tile_w = TILE_HW
     canvas = np.zeros((rows * tile_h, cols * tile_w, 3), np.uint8)
-    overlay = overlay or Overlay()
+    overlay = overlay or Overlay(by_track=make_tracker is not None)
+    trackers = {name: make_tracker(source) for name, source in sources.items()} if make_tracker else {}
+    trails = {name: Trails() for name in trackers}
     controls = Controls(threshold=segmenter.threshold)
     writer = None
     if output is not None:
@@ -113,7 +119,10 @@ def run_mosaic(
                                    contours=overlay.contours and controls.masks, boxes=overlay.boxes and controls.boxes)
         if name in last:
             image, result = last[name]
-            drawn = fit_into(look(image, result), TILE_HW)
+            drawn = look(image, result)
+            if name in trails:
+                trails[name].draw(drawn)
+            drawn = fit_into(drawn, TILE_HW)
         else:
             drawn = np.zeros((tile_h, tile_w, 3), np.uint8)
         first, count = rates[name]
@@ -153,6 +162,9 @@ def run_mosaic(
             if item is END:
                 break
             name, frame, result = item
+            if name in trackers:
+                result = trackers[name].update(result)
+                trails[name].update(result)
             last[name] = (frame.image, result)
             frames[name] += 1
             if rates[name][1] == 0:

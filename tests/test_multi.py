@@ -81,3 +81,28 @@ def test_demo_with_two_sources_writes_a_mosaic(tiny_model: Path, tmp_path: Path,
     ok, frame = video.read()
     assert ok and frame.shape == (720, 1280, 3)  # 3 tiles: 2 x 2 of 360 x 640
     assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == 13
+
+
+def test_demo_track_colours_by_id_and_draws_trails(tmp_path: Path, capsys: Any) -> None:
+    import cv2
+    import pytest
+
+    pytest.importorskip("scipy", reason="ovseg[track] is not installed: pip install 'ovseg[track]'")
+    from ovseg.cli import main
+    from ovseg.draw import class_color, track_color
+    from ovseg.synthetic import maskrcnn_model, save_model
+
+    model = save_model(maskrcnn_model(classes=[1], scores=[0.9], boxes=[[0.1, 0.1, 0.5, 0.6]], boxes_relative=True),
+                       tmp_path / "one.xml")
+    video = write_cfr(tmp_path / "v.avi", frames_of(10, (240, 320)), fps=10)
+    out = tmp_path / "tracked.avi"
+    for extra in ([], ["-i", str(video)]):
+        assert main(["demo", "-i", str(video), *extra, "-m", str(model), "--no-show", "-o", str(out), "--track"]) == 0
+        capture = cv2.VideoCapture(str(out))
+        frames = [f for ok, f in iter(lambda: capture.read(), (False, None))]
+        assert frames
+        # The last frame shows the instance in its track's colour (its label tag, its box), not the person's.
+        last = frames[-1].astype(np.float32)
+        assert np.count_nonzero(np.abs(last - np.array(track_color(0), np.float32)).max(axis=2) < 40) > 50
+        assert np.count_nonzero(np.abs(last - np.array(class_color(1), np.float32)).max(axis=2) < 10) < 20
+    capsys.readouterr()

@@ -55,6 +55,12 @@ def register(sub: Any) -> None:
         "--timeout", type=positive_float_arg, default=5.0, metavar="S",
         help="give up on a camera or stream that delivers no frame for S seconds (default 5; 3x that for the first)",
     )
+    from ..track import DEFAULT_TRACKER, TRACKERS
+
+    parser.add_argument("--track", action="store_true",
+                        help="ids that stay with each object: colour by id, the id in the label, a trail of box centres")
+    parser.add_argument("--tracker", choices=sorted(TRACKERS), default=DEFAULT_TRACKER,
+                        help=f"which tracker --track uses (default {DEFAULT_TRACKER})")
     parser.set_defaults(func=run)
 
 
@@ -97,14 +103,20 @@ def run(args: argparse.Namespace) -> int:
         # second (several requests in flight through Segmenter.stream). --config overrides.
         config = compile_config(args)
         config.setdefault("PERFORMANCE_HINT", "LATENCY" if source.live else "THROUGHPUT")
+        tracker = None
         try:
-            segmenter = segmenter_from_args(args, config=config)
+            if args.track:
+                from ..track import make_tracker
+
+                tracker = make_tracker(args.tracker, frame_rate=source.fps or 15.0)
+            extra = {"candidate_threshold": min(0.1, args.threshold)} if args.track else {}
+            segmenter = segmenter_from_args(args, config=config, **extra)
         except BaseException:
             source.release()
             raise
         summary = run_demo(
             segmenter, source, show=args.show, output=args.output, output_fps=args.fps, limit=args.limit,
-            stall_timeout_s=args.timeout, first_frame_timeout_s=3 * args.timeout,
+            stall_timeout_s=args.timeout, first_frame_timeout_s=3 * args.timeout, tracker=tracker,
         )
     print(
         f"{summary.source}: {summary.frames} frame(s) in {summary.duration_s:.1f} s, "
@@ -137,13 +149,21 @@ def _run_many(args: argparse.Namespace, inputs: list[str]) -> int:
             # Several sources want frames per second in all: THROUGHPUT, unless --config says.
             config = compile_config(args)
             config.setdefault("PERFORMANCE_HINT", "THROUGHPUT")
-            segmenter = segmenter_from_args(args, config=config)
+            extra = {"candidate_threshold": min(0.1, args.threshold)} if args.track else {}
+            segmenter = segmenter_from_args(args, config=config, **extra)
         except BaseException:
             for source in sources.values():
                 source.release()
             raise
+        make = None
+        if args.track:
+            from ..track import make_tracker
+
+            def make(source: Any) -> Any:
+                return make_tracker(args.tracker, frame_rate=source.fps or 15.0)
+
         summary = run_mosaic(segmenter, sources, show=args.show, output=args.output, output_fps=args.fps,
-                             limit=args.limit, stall_timeout_s=args.timeout)
+                             limit=args.limit, stall_timeout_s=args.timeout, make_tracker=make)
     failed = 0
     for name in summary.frames:
         error = summary.errors[name]
