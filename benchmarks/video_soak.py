@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import sys
 import tempfile
 import threading
 import time
@@ -26,17 +27,9 @@ import cv2
 import numpy as np
 
 from ovseg.cli import main
-from ovseg.synthetic import maskrcnn_model, save_model
 
-
-def rss_mb() -> float:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from soak import default_model, rss_mb  # noqa: E402 - the same generated model and RSS reader as the pipeline soak
 
 
 def cpu_name() -> str:
@@ -64,17 +57,6 @@ def make_video(path: Path, count: int, hw: tuple[int, int] = (1080, 1920), fps: 
         writer.write(frame)
     writer.release()
     return path
-
-
-def default_model(folder: Path) -> Path:
-    rng = np.random.default_rng(0)
-    n = 20
-    x1y1 = rng.uniform(0, 0.7, (n, 2))
-    boxes = np.hstack([x1y1, x1y1 + rng.uniform(0.05, 0.3, (n, 2))])
-    return save_model(
-        maskrcnn_model(rng.integers(1, 81, n), np.sort(rng.uniform(0.1, 1, n))[::-1], boxes, boxes_relative=True, work=1),
-        folder / "soak.xml",
-    )
 
 
 def soak(model: Path, video: Path, out: Path, *, warmup_s: float = 20.0, overlay: bool = False) -> dict[str, float]:

@@ -13,7 +13,7 @@ import numpy as np
 
 from .errors import ImageError
 
-__all__ = ["IMAGE_SUFFIXES", "is_image_file", "list_images", "read_image", "image_hw"]
+__all__ = ["IMAGE_SUFFIXES", "is_image_file", "list_images", "read_bytes", "decode_bytes", "read_image", "image_hw"]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".jp2")
 
@@ -34,12 +34,11 @@ def list_images(folder: str | Path, *, recursive: bool = False) -> list[Path]:
     )
 
 
-def read_image(path: str | Path) -> np.ndarray:
-    """Decode an image file as it is stored (16-bit, gray and alpha kept; the preprocessor
-    converts them).
+def read_bytes(path: str | Path) -> np.ndarray:
+    """An image file's bytes as uint8.
 
     Raises:
-        ImageError: naming the file: absent, empty, unreadable or not decodable.
+        ImageError: naming the file: absent, empty or unreadable.
     """
     path = Path(path)
     if not path.is_file():
@@ -50,10 +49,26 @@ def read_image(path: str | Path) -> np.ndarray:
         raise ImageError(f"{path}: expected a readable image file, got {error.strerror or error}") from None
     if data.size == 0:
         raise ImageError(f"{path}: expected an image file, got an empty file")
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    return data
+
+
+def decode_bytes(data: np.ndarray, path: str | Path, flags: int = cv2.IMREAD_UNCHANGED) -> np.ndarray:
+    """``cv2.imdecode`` of a file's bytes; :class:`ImageError` naming ``path`` when they are not
+    an image OpenCV decodes."""
+    image = cv2.imdecode(data, flags)
     if image is None:
         raise ImageError(f"{path}: expected an image OpenCV can decode (JPEG, PNG, BMP, TIFF, WebP), got undecodable data")
     return image
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Decode an image file as it is stored (16-bit, gray and alpha kept; the preprocessor
+    converts them).
+
+    Raises:
+        ImageError: naming the file: absent, empty, unreadable or not decodable.
+    """
+    return decode_bytes(read_bytes(path), path)
 
 
 def image_hw(image: Any) -> tuple[int, int]:

@@ -21,7 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .errors import ImageError
+from .images import decode_bytes, read_bytes
 
 __all__ = ["REDUCTIONS", "jpeg_size", "reduction_for", "read_image_reduced"]
 
@@ -89,22 +89,12 @@ def read_image_reduced(path: str | Path, input_hw: tuple[int, int]) -> tuple[np.
     Raises:
         ImageError: naming the file: absent, empty, unreadable or not decodable.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ImageError(f"{path}: no such file")
-    try:
-        data = np.fromfile(path, dtype=np.uint8)
-    except OSError as error:
-        raise ImageError(f"{path}: expected a readable image file, got {error.strerror or error}") from None
-    if data.size == 0:
-        raise ImageError(f"{path}: expected an image file, got an empty file")
+    data = read_bytes(path)
     stored_hw = jpeg_size(data)
     r = reduction_for(stored_hw, input_hw) if stored_hw is not None else 1
     # EXIF orientation is ignored, as ovseg's read_image (IMREAD_UNCHANGED) does: the frame
     # header's size is then the decoded image's.
     flag = dict(REDUCTIONS).get(r, cv2.IMREAD_COLOR) | cv2.IMREAD_IGNORE_ORIENTATION
-    image = cv2.imdecode(data, flag)
-    if image is None:
-        raise ImageError(f"{path}: expected an image OpenCV can decode (JPEG, PNG, BMP, TIFF, WebP), got undecodable data")
+    image = decode_bytes(data, path, flag)
     full_hw = stored_hw if r > 1 else image.shape[:2]
     return image, (int(full_hw[0]), int(full_hw[1]))

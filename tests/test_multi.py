@@ -98,8 +98,9 @@ def test_demo_track_colours_by_id_and_draws_trails(tmp_path: Path, capsys: Any) 
     out = tmp_path / "tracked.avi"
     for extra in ([], ["-i", str(video)]):
         assert main(["demo", "-i", str(video), *extra, "-m", str(model), "--no-show", "-o", str(out), "--track"]) == 0
-        capture = cv2.VideoCapture(str(out))
-        frames = [f for ok, f in iter(lambda: capture.read(), (False, None))]
+        capture, frames = cv2.VideoCapture(str(out)), []
+        while (got := capture.read())[0]:
+            frames.append(got[1])
         assert frames
         # The last frame shows the instance in its track's colour (its label tag, its box), not the person's.
         last = frames[-1].astype(np.float32)

@@ -124,12 +124,11 @@ def segmenter_from_args(args: argparse.Namespace, **overrides: Any) -> Segmenter
 
 
 def expand_inputs(paths: Iterable[str]) -> Iterator[Path]:
-    """Files as given; directories expand to their image files (sorted, not recursive)."""
-    from ..images import list_images
+    """Image inputs as :func:`ovseg.sources.image_paths` reads them (folders sorted, glob
+    patterns, ``.txt`` lists, image files); anything else as given (the caller says what is
+    wrong with it)."""
+    from ..sources import image_paths
 
     for text in paths:
-        path = Path(text)
-        if path.is_dir():
-            yield from list_images(path)
-        else:
-            yield path
+        found = image_paths(text)
+        yield from found if found is not None else [Path(text)]
