@@ -181,3 +181,15 @@ def test_track_with_images_only_is_a_one_line_error(tiny_model: Path, tmp_path: 
     cv2.imwrite(str(tmp_path / "a.png"), np.zeros((20, 30, 3), np.uint8))
     assert main(["predict", str(tmp_path / "a.png"), "-m", str(tiny_model), "--track", "-o", str(tmp_path / "o")]) == 2
     assert "expected a video, camera or stream to --track, got images only" in capsys.readouterr().err
+
+
+def test_a_url_that_never_answers_is_one_line_and_the_images_go_on(tiny_model: Path, tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    cv2.imwrite(str(tmp_path / "a.png"), np.full((40, 60, 3), 80, np.uint8))
+    out = tmp_path / "out"
+    started = time.monotonic()
+    code = predict("http://127.0.0.1:9/never.mp4", str(tmp_path / "a.png"), "-m", str(tiny_model), "-o", str(out))
+    assert code == 2 and time.monotonic() - started < 30  # bounded: FFmpeg's waits are capped
+    err = capsys.readouterr().err.strip().splitlines()
+    assert any(e.startswith("ovseg: error: http://127.0.0.1:9/never.mp4: expected a stream OpenCV can open") for e in err)
+    assert sorted(os.listdir(out)) == ["a.json", "a.png"]
