@@ -9,7 +9,9 @@ Contract (pycocotools conventions, hidden behind these functions):
   the run lengths into the string.
 - ``result_to_coco(result, image_id)``: COCO *results* dicts: ``image_id``, official
   ``category_id`` (1..90), ``bbox`` ``[x, y, w, h]``, ``score``, ``segmentation``.
-- ``evaluate(ground_truth, detections)``: COCOeval ``bbox`` and ``segm`` stats (12 floats each).
+- ``evaluate(ground_truth, detections, box_convention=)``: COCOeval ``bbox`` and ``segm`` stats
+  (12 floats each). ``box_convention="omz"`` scores boxes as OMZ's Accuracy Checker does
+  (:func:`omz_boxes`: every predicted box one pixel wider and higher), which the cards used.
 """
 
 from __future__ import annotations
@@ -17,22 +19,56 @@ from __future__ import annotations
 import contextlib
 import io
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pycocotools.mask as mask_util
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
+from .errors import ConfigError
 from .labels import coco_category_id
 from .result import Result
 
-__all__ = ["rle_counts", "rle_from_crop", "rle_from_mask", "result_to_coco", "evaluate", "STAT_NAMES"]
+__all__ = [
+    "rle_counts", "rle_from_crop", "rle_from_mask", "result_to_coco", "evaluate", "omz_boxes",
+    "STAT_NAMES", "BOX_CONVENTIONS", "BoxConvention",
+]
 
 #: Names of COCOeval's 12 summary stats, in order.
 STAT_NAMES: tuple[str, ...] = (
     "AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl",
 )
+
+
+#: ``coco``: boxes scored as COCO gives them (``w = x2 - x1``), what pycocotools and detectron2
+#: report. ``omz``: OMZ's Accuracy Checker ``coco_orig_precision`` with its default
+#: ``include_boundaries: True`` (AC 2021.2 to 2024.6): each *predicted* box ``x2 - x1 + 1`` wide
+#: and ``y2 - y1 + 1`` high, the ground truth left as it is; the cards' box AP was made so.
+BoxConvention = Literal["coco", "omz"]
+BOX_CONVENTIONS: tuple[str, ...] = ("coco", "omz")
+
+
+def omz_boxes(bboxes_xywh: np.ndarray) -> np.ndarray:
+    """Predicted COCO boxes as the Accuracy Checker scores them.
+
+    Args:
+        bboxes_xywh: ``(N, 4)`` x, y, width, height in original-image pixels (COCO's ``bbox``).
+
+    Returns:
+        a new float64 ``(N, 4)`` array: x, y unchanged, width + 1 and height + 1 (AC computes
+        ``x_max - x_min + 1`` from the corners). The ground truth must *not* go through this.
+    """
+    boxes = np.array(bboxes_xywh, dtype=np.float64).reshape(-1, 4)
+    boxes[:, 2:] += 1.0
+    return boxes
+
+
+def _with_box_convention(detections: Sequence[dict[str, Any]], box_convention: str) -> Sequence[dict[str, Any]]:
+    if box_convention == "coco" or not detections:
+        return detections
+    widened = omz_boxes(np.array([d["bbox"] for d in detections], dtype=np.float64))
+    return [{**d, "bbox": box.tolist()} for d, box in zip(detections, widened, strict=True)]
 
 
 def rle_counts(crop: np.ndarray, offset: tuple[int, int], image_hw: tuple[int, int]) -> list[int]:
@@ -113,14 +149,21 @@ def evaluate(
     *,
     image_ids: Sequence[int] | None = None,
     iou_types: Sequence[str] = ("bbox", "segm"),
+    box_convention: BoxConvention = "coco",
 ) -> tuple[dict[str, list[float]], str]:
     """Run COCOeval on ``detections`` against ``ground_truth``.
+
+    ``box_convention`` (see :data:`BoxConvention`) changes only the ``bbox`` scoring: ``"omz"``
+    widens every detection's box by :func:`omz_boxes` first (the Accuracy Checker's rule);
+    ``segm`` and the ground truth are never changed.
 
     Returns:
         ``{iou_type: [12 stats]}`` (AP first, 0..1; -1 where COCOeval has no ground truth for a
         stat; all 0 when there are no detections) and the text pycocotools printed (its 12-line
         summaries), captured rather than printed.
     """
+    if box_convention not in BOX_CONVENTIONS:
+        raise ConfigError(f"expected box convention 'coco' or 'omz', got {box_convention!r}")
     stats: dict[str, list[float]] = {}
     text = io.StringIO()
     with contextlib.redirect_stdout(text):
@@ -131,7 +174,12 @@ def evaluate(
             # loadRes takes a detection's area from its bbox whenever it has one; for segm the
             # area must be the mask's (it decides small / medium / large), so drop the bbox there,
             # as detectron2 does.
-            dets = [{k: v for k, v in d.items() if k != "bbox"} for d in detections] if iou_type == "segm" else detections
+            if iou_type == "segm":
+                dets = [{k: v for k, v in d.items() if k != "bbox"} for d in detections]
+            elif iou_type == "bbox":
+                dets = _with_box_convention(detections, box_convention)
+            else:
+                dets = detections
             print(f"-- {iou_type} --")
             ev = COCOeval(ground_truth, ground_truth.loadRes(list(dets)), iou_type)
             if image_ids is not None:

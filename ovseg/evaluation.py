@@ -22,7 +22,7 @@ from typing import Any
 from pycocotools.coco import COCO
 
 from .capture import read_image
-from .coco import evaluate
+from .coco import BoxConvention, evaluate
 from .errors import DatasetError
 from .segmenter import Segmenter
 
@@ -122,12 +122,15 @@ def evaluate_model(
     *,
     nireq: int | None = None,
     on_image: Callable[[], None] | None = None,
+    box_convention: BoxConvention = "coco",
 ) -> EvalReport:
     """Run ``segmenter`` (its threshold should be 0) over ``entries`` and score the results.
 
     Args:
         nireq: infer requests in flight (default: the device's optimum).
         on_image: called once per finished image (a progress bar's ``update``).
+        box_convention: ``"coco"`` or ``"omz"`` (the Accuracy Checker's +1 on predicted boxes,
+            :func:`ovseg.coco.omz_boxes`); box AP only.
     """
     images_dir = Path(images_dir)
     if segmenter.threshold > 0:
@@ -145,5 +148,5 @@ def evaluate_model(
             on_image()
     duration = time.perf_counter() - start
     ids = [int(e["id"]) for e in entries]
-    stats, text = evaluate(coco, detections, image_ids=ids)
+    stats, text = evaluate(coco, detections, image_ids=ids, box_convention=box_convention)
     return EvalReport(stats=stats, summary_text=text, detections=detections, image_ids=ids, duration_s=duration)

@@ -13,6 +13,7 @@ import openvino as ov
 from tqdm import tqdm
 
 from .._version import __version__
+from ..coco import BOX_CONVENTIONS
 from ..decode import PASTE_MODES
 from ..evaluation import evaluate_model, file_sha256, load_annotations, select_images
 from ..segmenter import RESIZE_POLICIES
@@ -53,6 +54,12 @@ def register(sub: Any) -> None:
         "--paste", choices=PASTE_MODES, default="legacy",
         help="mask paste algorithm (default legacy: the protocol behind the card's AP)",
     )
+    parser.add_argument(
+        "--box-convention", choices=BOX_CONVENTIONS, default="coco",
+        help="coco (default): boxes as COCO gives them (pycocotools, detectron2); omz: every predicted box "
+        "x2-x1+1 wide and y2-y1+1 high, as OMZ's Accuracy Checker scores them (coco_orig_precision, "
+        "include_boundaries), which the cards' box AP used. Mask AP is the same in both",
+    )
     parser.add_argument("--limit", type=positive_int_arg, metavar="N", help="evaluate the first N images (by id)")
     parser.add_argument("--image-ids", type=_image_ids, metavar="ID,ID", help="evaluate only these image ids")
     parser.add_argument("--results", metavar="JSON", help="write the COCO results (detections) here")
@@ -81,15 +88,19 @@ def run(args: argparse.Namespace) -> int:
     print(f"model {args.model} on {args.device}, {len(entries)} image(s), resize {segmenter.resize}, paste {args.paste}, "
           f"precision {_precision(segmenter)}", file=sys.stderr)
     with tqdm(total=len(entries), unit="img", desc="eval", file=sys.stderr, disable=None) as bar:
-        report = evaluate_model(segmenter, coco, args.images, entries, nireq=args.nireq, on_image=bar.update)
+        report = evaluate_model(
+            segmenter, coco, args.images, entries, nireq=args.nireq, on_image=bar.update, box_convention=args.box_convention
+        )
     print(report.summary_text, end="")
     box_ap, mask_ap = report.stats["bbox"][0] * 100, report.stats["segm"][0] * 100
-    print(f"box AP {box_ap:.1f} | mask AP {mask_ap:.1f} | {len(entries)} images | {report.ms_per_image:.0f} ms/image")
+    boxes_as = " (omz boxes)" if args.box_convention == "omz" else ""
+    print(f"box AP {box_ap:.1f}{boxes_as} | mask AP {mask_ap:.1f} | {len(entries)} images | {report.ms_per_image:.0f} ms/image")
 
     settings = {
         "protocol": "no score threshold, all slots; contiguous 1..80 -> COCO ids; RLE; COCOeval",
         "resize": segmenter.resize,
         "paste": args.paste,
+        "box_convention": args.box_convention,
         "precision": _precision(segmenter),
         "device": args.device,
         "config": compile_config(args),
