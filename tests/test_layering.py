@@ -18,10 +18,10 @@ LAYER = {
     "decode": 2, "coco": 2, "draw": 2, "capture": 2, "model": 2, "synthetic": 2,
     "segmenter": 3,
     "pipeline": 4, "evaluation": 4,
-    "bench": 5, "demo": 5,
+    "bench": 5, "demo": 5, "quantize": 5,
     "commands": 6, "cli": 7, "__main__": 8, "__init__": 8,
 }
-OPENVINO_ALLOWED = {"model", "segmenter", "pipeline", "bench", "synthetic", "commands"}
+OPENVINO_ALLOWED = {"model", "segmenter", "pipeline", "bench", "synthetic", "commands", "quantize"}
 PYCOCOTOOLS_ALLOWED = {"coco", "evaluation"}
 
 
