@@ -21,7 +21,7 @@ from ovseg.errors import ConfigError
 from ovseg.quantize import calibration_images, head_ops, quantize_model
 from ovseg.synthetic import constant_model, maskrcnn_model, save_model
 
-from .conftest import F32
+from .conftest import F32, REPO
 
 nncf = pytest.importorskip("nncf", reason='quantize needs the extra: pip install "ovseg[quantize]"')
 
@@ -87,6 +87,33 @@ def test_head_ops_do_not_follow_shape_only_inputs() -> None:
     assert head_ops(model) == [grid.get_friendly_name(), rpn.get_friendly_name()] or set(head_ops(model)) == {
         grid.get_friendly_name(), rpn.get_friendly_name()}
     assert fpn.get_friendly_name() not in head_ops(model)
+
+
+def test_head_ops_of_the_0033_twin_are_its_last_layers() -> None:
+    """On the random-weight twin of 0033 / 0083 (benchmarks/make_twin.py: Detectron Mask R-CNN
+    with the ExperimentalDetectron ops), the scope is what carries over to the real model: the
+    RPN's 1x1 objectness and delta convs on P2..P6, the box head's class-score and delta FCs and
+    the mask head's 81-class logits conv, and nothing of the backbone, the FPN or the fc6 / fc7
+    / mask-head body."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_twin", REPO / "benchmarks" / "make_twin.py")
+    twin = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(twin)
+    model, _ = twin.build(0)
+    ops_by_name = {op.get_friendly_name(): op for op in model.get_ordered_ops()}
+    weighted = sorted(
+        (ops_by_name[name].get_type_name(), tuple(ops_by_name[name].input_value(1).get_partial_shape().to_shape()))
+        for name in head_ops(model) if ops_by_name[name].get_type_name() in ("Convolution", "MatMul")
+    )
+    assert weighted == sorted(
+        [("Convolution", (3, 256, 1, 1))] * 5 + [("Convolution", (12, 256, 1, 1))] * 5
+        + [("Convolution", (81, 256, 1, 1)), ("MatMul", (81, 1024)), ("MatMul", (324, 1024))]
+    )
+    kinds = {ops_by_name[name].get_type_name() for name in head_ops(model)}
+    assert {"ExperimentalDetectronDetectionOutput", "ExperimentalDetectronGenerateProposalsSingleImage", "Softmax",
+            "Sigmoid"} <= kinds
+    assert "ExperimentalDetectronROIFeatureExtractor" not in kinds
 
 
 @pytest.mark.parametrize("ignored", ["heads", "none"])

@@ -66,8 +66,6 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if not getattr(args, "verbose", False):  # NNCF logs every op it leaves alone at INFO
-        logging.getLogger("nncf").setLevel(logging.WARNING)
     images = calibration_images(args.calib)
     annotations, validation = None, []
     if args.annotations:
@@ -85,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
         report = quantize_model(
             args.model, images, args.output, ignored=args.ignored_scope, subset_size=args.subset_size, resize=args.resize,
             preset=args.preset, annotations=annotations, validation=validation, max_drop=args.max_drop, on_image=bar.update,
+            nncf_log_level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
         )
     print(f"wrote {report.output} ({report.fake_quantize} FakeQuantize, ignored scope {args.ignored_scope}: "
           f"{len(report.ignored)} op(s) kept in float, {report.calibration_images} calibration images, "
