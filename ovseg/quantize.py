@@ -299,13 +299,15 @@ def _quantize(
         if annotations is None:
             quantized = nncf.quantize(float_model, calibration, **kwargs)
         else:
-            # NNCF compares one number; make it the worse of the two drops, measured against the
-            # float model's own (box, mask) AP on the same images: 0 for the float model.
+            # NNCF compares one number; make it 100 less the worse of the two drops, measured
+            # against the float model's own (box, mask) AP on the same images: 100 for the float
+            # model, so an absolute drop of this number is the worse AP drop in points (NNCF
+            # also divides by it for its relative drop: it must not be 0).
             reference = _ap_points(core.compile_model(float_model, "CPU"), info, validation, annotations, resize)
 
             def validate(compiled: ov.CompiledModel, items: Iterable[tuple[int, Path]]) -> float:
                 box, mask = _ap_points(compiled, info, items, annotations, resize)
-                return min(box - reference[0], mask - reference[1])
+                return 100.0 + min(box - reference[0], mask - reference[1])
 
             quantized = nncf.quantize_with_accuracy_control(
                 float_model, calibration, nncf.Dataset(list(validation)), validate, max_drop=max_drop,
