@@ -230,3 +230,17 @@ def test_quantize_the_standin(standin_model: Path, coco_images: Path, tmp_path: 
             inter = np.clip(np.minimum(same[:, 2:], box[2:]) - np.maximum(same[:, :2], box[:2]), 0, None).prod(1)
             union = np.prod(box[2:] - box[:2]) + np.prod(same[:, 2:] - same[:, :2], 1) - inter
             assert same.size and (inter / union).max() > 0.8, (name, cls, box)
+
+
+def test_annotations_of_other_images_are_one_line(conv_model: Path, calib: Path, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    doc = json.loads((tmp_path / "instances.json").read_text())
+    for entry in doc["images"]:
+        entry["file_name"] = "other-" + entry["file_name"]
+    (tmp_path / "other.json").write_text(json.dumps(doc))
+    code = main(["quantize", str(conv_model), "--calib", str(calib), "--annotations", str(tmp_path / "other.json"),
+                 "-o", str(tmp_path / "int8.xml")])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "expected annotations of images in" in err and "got none of its 4 file(s)" in err
+    assert not (tmp_path / "int8.xml").exists()
