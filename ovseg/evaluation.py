@@ -28,6 +28,7 @@ from .errors import DatasetError
 from .files import file_digest
 from .images import read_image
 from .model import compiled_property
+from .options import BoxConvention
 from .segmenter import Segmenter
 
 __all__ = ["EvalReport", "load_annotations", "select_images", "evaluate_model", "eval_settings"]
@@ -45,6 +46,7 @@ class EvalReport:
         detections: the COCO results dicts.
         image_ids: the evaluated images.
         duration_s: wall time of the inference loop (reading to decoded results).
+        box_convention: how boxes were scored (``coco`` or ``omz``).
     """
 
     stats: dict[str, list[float]]
@@ -52,6 +54,7 @@ class EvalReport:
     detections: list[dict[str, Any]]
     image_ids: list[int]
     duration_s: float
+    box_convention: str = "coco"
 
     @property
     def ms_per_image(self) -> float:
@@ -117,12 +120,15 @@ def evaluate_model(
     *,
     nireq: int | None = None,
     on_image: Callable[[], None] | None = None,
+    box_convention: BoxConvention = "coco",
 ) -> EvalReport:
     """Run ``segmenter`` (its threshold should be 0) over ``entries`` and score the results.
 
     Args:
         nireq: infer requests in flight (default: the device's optimum).
         on_image: called once per finished image (a progress bar's ``update``).
+        box_convention: ``"coco"`` or ``"omz"`` (the Accuracy Checker's +1 on predicted boxes,
+            :func:`ovseg.coco.omz_boxes`); box AP only.
     """
     images_dir = Path(images_dir)
     if segmenter.threshold > 0:
@@ -140,8 +146,9 @@ def evaluate_model(
             on_image()
     duration = time.perf_counter() - start
     ids = [int(e["id"]) for e in entries]
-    stats, text = evaluate(coco, detections, image_ids=ids)
-    return EvalReport(stats=stats, summary_text=text, detections=detections, image_ids=ids, duration_s=duration)
+    stats, text = evaluate(coco, detections, image_ids=ids, box_convention=box_convention)
+    return EvalReport(stats=stats, summary_text=text, detections=detections, image_ids=ids, duration_s=duration,
+                      box_convention=box_convention)
 
 
 def eval_settings(
@@ -154,6 +161,7 @@ def eval_settings(
         "protocol": "no score threshold, all slots; contiguous 1..80 -> COCO ids; RLE; COCOeval",
         "resize": segmenter.resize,
         "paste": segmenter.paste,
+        "box_convention": report.box_convention,
         "precision": compiled_property(compiled, "INFERENCE_PRECISION_HINT") or "unknown",
         "device": segmenter.device,
         "config": dict(config),

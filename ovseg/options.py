@@ -19,6 +19,10 @@ __all__ = [
     "INFER_PRECISIONS",
     "HINTS",
     "DEFAULT_BENCH_S",
+    "BoxConvention",
+    "BOX_CONVENTIONS",
+    "IGNORED_SCOPES",
+    "QUANTIZE_INSTALL_HINT",
 ]
 
 #: ``legacy``: Detectron1 / OMZ ``segm_postprocess`` (the protocol behind the card's AP);
@@ -46,3 +50,15 @@ INFER_PRECISIONS: tuple[str, ...] = ("f32", "bf16", "f16")
 HINTS: tuple[str, ...] = ("throughput", "latency", "cumulative_throughput", "none")
 #: benchmark_app's run time on CPU and GPU when neither ``-t`` nor ``-niter`` is given.
 DEFAULT_BENCH_S = 60.0
+
+#: ``coco``: boxes scored as COCO gives them (``w = x2 - x1``), what pycocotools and detectron2
+#: report. ``omz``: OMZ's Accuracy Checker ``coco_orig_precision`` with its default
+#: ``include_boundaries: True`` (AC 2021.2 to 2024.6): each *predicted* box ``x2 - x1 + 1`` wide
+#: and ``y2 - y1 + 1`` high, the ground truth left as it is; the cards' box AP was made so.
+BoxConvention = Literal["coco", "omz"]
+BOX_CONVENTIONS: tuple[str, ...] = ("coco", "omz")
+
+#: ``ovseg quantize --ignored-scope``: ``heads`` keeps each output's last layers and the
+#: post-processing after them in float; ``none`` quantizes everything NNCF can.
+IGNORED_SCOPES: tuple[str, ...] = ("heads", "none")
+QUANTIZE_INSTALL_HINT = 'pip install "ovseg[quantize]"'

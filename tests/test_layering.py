@@ -24,15 +24,15 @@ LAYER = {
     "sources": 3, "track": 3,
     "capture": 4,
     "window": 4, "download": 4, "model": 4,
-    "pipeline": 5, "multi": 5,
+    "pipeline": 5, "multi": 5, "quantize": 5,
     "segmenter": 6,
     "evaluation": 7, "bench": 7, "demo": 7, "mosaic": 7,
     "commands": 8,
     "cli": 9,
     "__main__": 10, "__init__": 10,
 }
-OPENVINO_ALLOWED = {"model", "pipeline", "segmenter", "bench", "evaluation", "synthetic", "commands"}
-PYCOCOTOOLS_ALLOWED = {"coco", "evaluation"}
+OPENVINO_ALLOWED = {"model", "pipeline", "segmenter", "bench", "evaluation", "synthetic", "quantize", "commands"}
+PYCOCOTOOLS_ALLOWED = {"coco", "evaluation", "quantize"}
 
 
 def imports(path: Path) -> tuple[set[str], set[str]]:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..options import CARD_PASTE, PASTE_MODES, RESIZE_POLICIES
+from ..options import BOX_CONVENTIONS, CARD_PASTE, PASTE_MODES, RESIZE_POLICIES
 from .common import add_model_options, compile_config, positive_int_arg, segmenter_from_args
 
 
@@ -39,6 +39,12 @@ def register(sub: Any) -> None:
         "--paste", choices=PASTE_MODES, default=CARD_PASTE,
         help=f"mask paste algorithm (default {CARD_PASTE}: the protocol behind the card's AP)",
     )
+    parser.add_argument(
+        "--box-convention", choices=BOX_CONVENTIONS, default="coco",
+        help="coco (default): boxes as COCO gives them (pycocotools, detectron2); omz: every predicted box "
+        "x2-x1+1 wide and y2-y1+1 high, as OMZ's Accuracy Checker scores them (coco_orig_precision, "
+        "include_boundaries), which the cards' box AP used. Mask AP is the same in both",
+    )
     parser.add_argument("--limit", type=positive_int_arg, metavar="N", help="evaluate the first N images (by id)")
     parser.add_argument("--image-ids", type=_image_ids, metavar="ID,ID", help="evaluate only these image ids")
     parser.add_argument("--results", metavar="JSON", help="write the COCO results (detections) here")
@@ -65,10 +71,14 @@ def run(args: argparse.Namespace) -> int:
     print(f"model {args.model} on {args.device}, {len(entries)} image(s), resize {segmenter.resize}, paste {args.paste}, "
           f"precision {precision or 'unknown'}", file=sys.stderr)
     with tqdm(total=len(entries), unit="img", desc="eval", file=sys.stderr, disable=None) as bar:
-        report = evaluate_model(segmenter, coco, args.images, entries, nireq=args.nireq, on_image=bar.update)
+        report = evaluate_model(
+            segmenter, coco, args.images, entries, nireq=args.nireq, on_image=bar.update, box_convention=args.box_convention
+        )
     print(report.summary_text, end="")
     box_ap, mask_ap = report.stats["bbox"][0] * 100, report.stats["segm"][0] * 100
-    print(f"box AP {box_ap:.1f} | mask AP {mask_ap:.1f} | {len(entries)} images | {report.ms_per_image:.0f} ms/image")
+    boxes_as = " (omz boxes)" if args.box_convention == "omz" else ""
+    print(f"box AP {box_ap:.1f}{boxes_as} | mask AP {mask_ap:.1f} | {len(entries)} images | {report.ms_per_image:.0f} ms/image")
+
     if args.results:
         text = json.dumps(report.detections)
         atomic_write(Path(args.results), lambda tmp: tmp.write_text(text))
