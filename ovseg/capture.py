@@ -174,11 +174,15 @@ class FrameGrabber:
                 left = None if timeout is None else max(0.0, timeout - (time.monotonic() - self._waiting_since))
                 self._cond.wait_for(lambda: bool(self._frames) or self._done, left)
 
-    def stop(self, join_timeout_s: float = 2.0) -> None:
+    def stop(self, join_timeout_s: float = 2.0) -> bool:
+        """Stop the thread; returns whether it ended within ``join_timeout_s`` (if not, it is
+        still inside ``read()``, and the source must not be released under it)."""
         self._stop.set()
         with self._cond:
             self._cond.notify_all()
         if self._thread.is_alive():
             self._thread.join(join_timeout_s)
             if self._thread.is_alive():
-                logger.warning("%s: the capture thread is still blocked in read(); releasing anyway", self.source.name)
+                logger.warning("%s: the capture thread is still blocked in read()", self.source.name)
+                return False
+        return True

@@ -138,6 +138,7 @@ def run_mosaic(
                      name="ovseg-segment-many")
     window = False
     ended = "end"
+    finished = False  # the loop ended by itself (end, limit, quit): the mosaic video is whole
     started = time.perf_counter()
     try:
         if show:
@@ -181,6 +182,7 @@ def run_mosaic(
             if limit is not None and total >= limit:
                 ended = "limit"
                 break
+        finished = True
     except KeyboardInterrupt:
         ended = "interrupted"
     finally:
@@ -190,7 +192,7 @@ def run_mosaic(
             for source in sources.values():
                 source.release()
             if writer is not None:
-                writer.close(ended != "interrupted")
+                writer.close(finished)
             if window:
                 cv2.destroyWindow(window_name)
                 cv2.waitKey(1)
@@ -198,6 +200,6 @@ def run_mosaic(
         errors.setdefault(name, None)
     return MosaicSummary(
         frames=frames, errors=errors, dropped=dropped, duration_s=time.perf_counter() - started, ended=ended,
-        output=writer.path if writer is not None and writer.written and ended != "interrupted" else None,
+        output=writer.path if writer is not None and writer.written and finished else None,
         output_hw=writer.frame_hw if writer is not None else None,
     )

@@ -12,6 +12,7 @@ unplugged, a truncated file, a stream that falls silent) ends alone, with its on
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -22,17 +23,22 @@ from .sources import Frame, FrameSource
 
 __all__ = ["SourceEnd", "merge"]
 
+logger = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class SourceEnd:
     """How one source of a merged stream ended: ``error`` ``None`` (it ran out, or the
     caller stopped), else why it failed. ``frames``: frames taken from it, ``dropped``: stale
-    frames a live source skipped."""
+    frames a live source skipped, ``stopped``: cut short by the stream's end, not its own."""
 
     name: str
     frames: int
     dropped: int
     error: CaptureError | None
+    stopped: bool = False
+    """The merged stream was stopped (the caller's ``break``, ``^C``, an error elsewhere) before
+    this source ended: it is *not* complete."""
 
 
 def merge(
@@ -71,14 +77,24 @@ def merge(
             if not progressed and active:
                 wake.wait(0.05)  # a frame arrives or a source ends; the timeout re-checks stalls
     finally:
-        for name in list(active):
-            _end(active, name, on_end)
-        for grabber in grabbers.values():
-            grabber.stop()
-            grabber.source.release()
+        try:
+            for name in list(active):
+                try:
+                    _end(active, name, on_end, stopped=True)
+                except Exception:  # noqa: BLE001 - one caller's failure must not keep the others' threads
+                    logger.exception("on_end for %s failed", name)
+        finally:
+            for grabber in grabbers.values():
+                # A stream's read can block for its read timeout (5 s): wait that long; a thread
+                # still inside read() then keeps its capture (released under it, it could crash).
+                if grabber.stop(join_timeout_s=6.0):
+                    grabber.source.release()
 
 
-def _end(active: dict[str, FrameGrabber], name: str, on_end: Callable[[SourceEnd], None] | None) -> None:
+def _end(
+    active: dict[str, FrameGrabber], name: str, on_end: Callable[[SourceEnd], None] | None, *, stopped: bool = False
+) -> None:
     grabber = active.pop(name)
+    grabber.stop(join_timeout_s=0.0)  # this source is over: its thread need not read ahead any more
     if on_end is not None:
-        on_end(SourceEnd(name, grabber.delivered, grabber.dropped, grabber.failure))
+        on_end(SourceEnd(name, grabber.delivered, grabber.dropped, grabber.failure, stopped))

@@ -227,12 +227,14 @@ class Segmenter:
         max_in_flight: int | None = None,
         on_end: Any = None,
         stall_timeout_s: float = 5.0,
+        limit: int | None = None,
     ) -> Iterator[tuple[str, Any, Result]]:
         """Several sources at once through this one model: ``{"gate": "rtsp://...", "lobby": 0}``
         (anything :func:`ovseg.sources.open_source` opens, or opened sources) yields
         ``(name, frame, result)``, each source's frames in its own order; a live source that
         falls behind drops its own stale frames, one that fails ends alone (``on_end`` gets a
-        :class:`~ovseg.multi.SourceEnd` per source, with its error if any). See :mod:`ovseg.multi`.
+        :class:`~ovseg.multi.SourceEnd` per source, with its error if any); ``limit`` ends each
+        source after that many frames. See :mod:`ovseg.multi`.
         """
         from .multi import merge
         from .sources import open_source
@@ -245,7 +247,8 @@ class Segmenter:
             for source in opened.values():
                 source.release()
             raise
-        merged = merge(opened, on_end=on_end, stall_timeout_s=stall_timeout_s, first_frame_timeout_s=3 * stall_timeout_s)
+        merged = merge(opened, on_end=on_end, stall_timeout_s=stall_timeout_s, first_frame_timeout_s=3 * stall_timeout_s,
+                       limit=limit)
         pipe = Pipeline(self, nireq=nireq, max_in_flight=max_in_flight)
         pairs = pipe.stream_frames(_Tagged(name, frame) for name, frame in merged)
         try:

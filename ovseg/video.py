@@ -79,10 +79,13 @@ class VideoWriter:
         if self._writer is None:
             self.frame_hw = (int(frame.shape[0]), int(frame.shape[1]))
             size_wh = (self.frame_hw[1], self.frame_hw[0])
-            self._tmp = temporary_path(self.path)
-            self._writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter_fourcc(*self.fourcc), self.fps, size_wh)
-            if not self._writer.isOpened():
+            tmp = temporary_path(self.path)
+            writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*self.fourcc), self.fps, size_wh)
+            if not writer.isOpened():
+                writer.release()
+                tmp.unlink(missing_ok=True)
                 raise OvsegError(f"{self.path}: cannot write a {self.fourcc} video there")
+            self._tmp, self._writer = tmp, writer
             logger.info("writing %s: %dx%d at %.2f fps", self.path, *size_wh, self.fps)
         assert self.frame_hw is not None
         self._writer.write(fit_into(frame, self.frame_hw))

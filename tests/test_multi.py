@@ -107,3 +107,22 @@ def test_demo_track_colours_by_id_and_draws_trails(tmp_path: Path, capsys: Any) 
         assert np.count_nonzero(np.abs(last - np.array(track_color(0), np.float32)).max(axis=2) < 40) > 50
         assert np.count_nonzero(np.abs(last - np.array(class_color(1), np.float32)).max(axis=2) < 10) < 20
     capsys.readouterr()
+
+
+def test_limit_ends_an_endless_source(tiny_model: Path) -> None:
+    seg = ovseg.Segmenter(tiny_model, config=F32)
+    endless = Scripted(10**9)
+    ends: list[Any] = []
+    got = [f.index for _, f, _ in seg.stream_many({"cam": CaptureSource(endless, name="cam", live=True)}, limit=5,
+                                                   on_end=ends.append)]
+    assert got == sorted(got) and len(got) == 5
+    assert ends[0].stopped is False and ends[0].error is None and endless.released
+
+
+def test_a_stopped_stream_says_so_to_every_source(tiny_model: Path, tmp_path: Path) -> None:
+    seg = ovseg.Segmenter(tiny_model, config=F32)
+    ends: list[Any] = []
+    stream = seg.stream_many({"a": open_source(write_cfr(tmp_path / "a.avi", frames_of(30), fps=10))}, on_end=ends.append)
+    next(stream)
+    stream.close()  # the caller stops (break, ^C)
+    assert [(e.name, e.stopped) for e in ends] == [("a", True)]

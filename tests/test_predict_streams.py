@@ -193,3 +193,10 @@ def test_a_url_that_never_answers_is_one_line_and_the_images_go_on(tiny_model: P
     err = capsys.readouterr().err.strip().splitlines()
     assert any(e.startswith("ovseg: error: http://127.0.0.1:9/never.mp4: expected a stream OpenCV can open") for e in err)
     assert sorted(os.listdir(out)) == ["a.json", "a.png"]
+
+
+def test_the_same_image_twice_gets_two_names(tiny_model: Path, tmp_path: Path) -> None:
+    cv2.imwrite(str(tmp_path / "a.png"), np.full((40, 60, 3), 80, np.uint8))
+    out = tmp_path / "out"
+    assert predict(str(tmp_path / "a.png"), str(tmp_path / "a.png"), "-m", str(tiny_model), "-o", str(out)) == 0
+    assert sorted(os.listdir(out)) == ["a-2.json", "a-2.png", "a.json", "a.png"]

@@ -206,12 +206,11 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     try:
         if image_jobs:
-            by_path = {str(path): (position, stem, keep) for path, position, stem, keep in image_jobs}
             source = ImageSource([p for p, *_ in image_jobs], name="images",
                                  on_error=lambda path, error: tally.fail(str(path), error))
             frames = source if args.limit is None else _limited(source, args.limit)
             for frame, result in segmenter.stream_frames(frames, nireq=args.nireq):
-                position, stem, keep = by_path[str(frame.path)]
+                _, position, stem, keep = image_jobs[frame.index]  # index: the position in image_jobs
                 if coco is not None:
                     coco.add(result, coco_image_id(frame.path, position))
                 tally.frames += 1
@@ -221,10 +220,14 @@ def run(args: argparse.Namespace) -> int:
                     continue
                 text = json.dumps(image_document(result, image=str(frame.path), model=model, device=device)) + "\n"
                 written = [out_dir / f"{stem}.json"]
-                if overlay is not None:
-                    written.insert(0, out_dir / f"{stem}.png")
-                    atomic_write(written[0], functools.partial(_write_png, image=overlay(frame.image, result)))
-                atomic_write(written[-1], functools.partial(Path.write_text, data=text))
+                try:
+                    if overlay is not None:
+                        written.insert(0, out_dir / f"{stem}.png")
+                        atomic_write(written[0], functools.partial(_write_png, image=overlay(frame.image, result)))
+                    atomic_write(written[-1], functools.partial(Path.write_text, data=text))
+                except OvsegError as error:  # this image's files; the others go on
+                    tally.fail(str(frame.path), error)
+                    continue
                 bar.write(f"{frame.path}: {_summary(result)} -> {', '.join(map(str, written))} "
                           f"[{sum(result.speed_ms.values()):.0f} ms]", file=sys.stdout)
         if video_jobs:
@@ -282,9 +285,13 @@ class _VideoOut:
         self.end: Any = None  # the SourceEnd, once the source is over
 
     def close(self, complete: bool, dropped: int = 0) -> str:
-        self.closed = True
-        where = self.jsonl.close(complete)
-        shown = self.video.close(complete) if self.video is not None else None
+        try:
+            where = self.jsonl.close(complete)
+        finally:
+            try:
+                shown = self.video.close(complete) if self.video is not None else None
+            finally:
+                self.closed = True
         files = ", ".join(str(p) for p in (where, shown) if p is not None) or "nothing written"
         drops = f", {dropped} stale frame(s) dropped" if dropped else ""
         return f"{self.source.name}: {self.frames} frame(s){drops} -> {files}"
@@ -299,7 +306,7 @@ def _run_videos(
     fails or the run is interrupted (the error is reported, the other sources go on)."""
     from ..sinks import frame_record
 
-    outs = {stem: _VideoOut(source, stem, args, out_dir, overlay) for source, stem in jobs}
+    outs: dict[str, _VideoOut] = {}
 
     def finish(out: _VideoOut) -> None:
         """Close a source's files once its end is known and all its results are written (its
@@ -307,20 +314,27 @@ def _run_videos(
         end = out.end
         if out.closed or (not out.limited and (end is None or out.frames < end.frames)):
             return
-        failure = None if out.limited else end.error
-        if failure is None and not out.limited:
+        stopped = end is not None and end.stopped and not out.limited  # cut short by ^C or an error elsewhere
+        failure = None if out.limited or stopped else end.error
+        if failure is None and not out.limited and not stopped:
             failure = _truncated(out.source.name, out.length, out.fps, out.frames, out.last_ms)
         if failure is not None:
             tally.fail(out.source.name, failure)
-        bar.write(out.close(failure is None, end.dropped if end is not None else 0), file=sys.stdout)
+        try:
+            bar.write(out.close(failure is None and not stopped, end.dropped if end is not None else 0), file=sys.stdout)
+        except OvsegError as error:  # its files could not be renamed: this source fails, the others go on
+            tally.fail(out.source.name, error)
 
     def on_end(end: Any) -> None:
         outs[end.name].end = end
         finish(outs[end.name])
 
+    stream = None
     try:
+        for source, stem in jobs:
+            outs[stem] = _VideoOut(source, stem, args, out_dir, overlay)
         stream = segmenter.stream_many({stem: source for source, stem in jobs}, nireq=args.nireq, on_end=on_end,
-                                       stall_timeout_s=args.timeout)
+                                       stall_timeout_s=args.timeout, limit=args.limit)
         for stem, frame, result in stream:
             out = outs[stem]
             if out.closed:
@@ -338,6 +352,8 @@ def _run_videos(
             out.limited = args.limit is not None and out.frames >= args.limit
             finish(out)
     finally:
+        if stream is not None:
+            stream.close()  # capture threads and requests stopped before the files and sources go
         for out in outs.values():
             if not out.closed:
                 out.close(False)
