@@ -36,32 +36,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import re
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import machine  # noqa: E402 - benchmarks/machine.py, the CPU line of every benchmark
+
 AC_METRICS = {"AP@masks": "mask", "AP@boxes": "box omz", "AP@boxes_no_boundaries": "box coco"}
-
-
-def machine() -> str:
-    """One line: CPU model, cores, vector extensions, load."""
-    model, flags = platform.processor() or "unknown CPU", ""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-        model = re.search(r"model name\s*:\s*(.*)", text).group(1).strip()
-        family = re.search(r"cpu family\s*:\s*(\d+)", text).group(1)
-        number = re.search(r"^model\s*:\s*(\d+)", text, re.M).group(1)
-        model += f" (family {family} model {number})"
-        flags = re.search(r"flags\s*:\s*(.*)", text).group(1)
-    except (OSError, AttributeError):
-        pass
-    ext = [name for name in ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16") if f" {name}" in f" {flags} "]
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return f"{model}, {os.cpu_count()} cores, {'+'.join(ext) or 'no AVX2'}, load average {load:.2f}"
 
 
 def ac_config(model: Path, images: Path, annotations: Path, resize: str, device: str) -> str:

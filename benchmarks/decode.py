@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import argparse
 import math
-import platform
 import statistics
+import sys
 import time
 import tracemalloc
 from collections.abc import Callable
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -31,6 +32,9 @@ import pycocotools.mask as mask_util
 from ovseg.decode import decode, gather_maskrcnn
 from ovseg.preprocess import Transform, fit_size
 from ovseg.result import Result
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import machine  # noqa: E402 - benchmarks/machine.py, the CPU line of every benchmark
 
 # -- the baseline: what the OMZ demo does -------------------------------------------------
 
@@ -108,18 +112,6 @@ def decode_warp_affine(outputs: dict[str, np.ndarray], tf: Transform, threshold:
                   image_hw=tf.image_hw, mask_crops=tuple(crops), mask_offsets=offsets)
 
 
-def cpu_model() -> str:
-    """CPU model name and its widest vector extension, from /proc/cpuinfo."""
-    try:
-        info = open("/proc/cpuinfo").read()
-    except OSError:
-        return platform.processor() or platform.machine()
-    name = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), platform.machine())
-    flags = set(next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), []))
-    isa = next((f for f in ("avx512_bf16", "avx512f", "avx2", "avx") if f in flags), "no AVX")
-    return f"{name} ({isa})"
-
-
 # -- inputs --------------------------------------------------------------------------------
 
 def make_outputs(n: int, input_hw: tuple[int, int], resized_hw: tuple[int, int], seed: int = 0) -> dict[str, np.ndarray]:
@@ -192,7 +184,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=15)
     args = parser.parse_args()
-    print(f"machine: {cpu_model()}, {cv2.getNumberOfCPUs()} CPUs, "
+    print(f"machine: {machine()}, {cv2.getNumberOfCPUs()} CPUs, "
           f"numpy {np.__version__}, opencv {cv2.__version__}; median of {args.repeats} runs, ms; peak MB by tracemalloc")
     header = f"{'case':36s} {'OMZ ms':>8s} {'local ms':>9s} {'x':>6s} {'aligned':>8s} {'x':>6s} {'warp ms':>8s} {'x':>6s} {'full ms':>8s} {'x':>6s} {'RLE ms':>7s} {'OMZ RLE':>8s} {'x':>6s} {'OMZ MB':>7s} {'local MB':>8s} {'mem x':>6s}"
     print(header)

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import re
 import shlex
 import statistics
@@ -26,22 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
-
-def machine() -> str:
-    model, flags = platform.processor() or "unknown CPU", ""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-        model = re.search(r"model name\s*:\s*(.*)", text).group(1).strip()
-        family = re.search(r"cpu family\s*:\s*(\d+)", text).group(1)
-        number = re.search(r"^model\s*:\s*(\d+)", text, re.M).group(1)
-        model += f" (family {family} model {number})"
-        flags = re.search(r"flags\s*:\s*(.*)", text).group(1)
-    except (OSError, AttributeError):
-        pass
-    names = ("avx2", "avx_vnni", "avx512f", "avx512_vnni", "avx512_bf16", "amx_int8", "amx_bf16")
-    ext = [name for name in names if f" {name}" in f" {flags} "]
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return f"{model}, {os.cpu_count()} cores, {'+'.join(ext) or 'no AVX2'}, load average {load:.2f}"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import machine  # noqa: E402 - benchmarks/machine.py, the CPU line of every benchmark
 
 
 def ovseg(*args: str, what: str) -> str:

@@ -19,7 +19,6 @@ Prints FPS per round, means and the ratios to bench e2e; and the CPU.
 from __future__ import annotations
 
 import argparse
-import platform
 import re
 import statistics
 import subprocess
@@ -29,12 +28,16 @@ from pathlib import Path
 
 import cv2
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import machine  # noqa: E402 - benchmarks/machine.py, the CPU line of every benchmark
+
 SYNC = r"""
 import json, sys, time
 from pathlib import Path
 import ovseg
 from ovseg.images import list_images, read_image
 from ovseg.sources import open_source
+
 seg = ovseg.Segmenter(sys.argv[1], config={"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"})
 src, out = Path(sys.argv[2]), Path(sys.argv[3])
 out.mkdir(parents=True, exist_ok=True)
@@ -46,14 +49,6 @@ for image in frames:
     n += 1
 print(f"FPS {n / (time.perf_counter() - start):.3f}")
 """
-
-
-def cpu_name() -> str:
-    text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    name = next((ln.split(":", 1)[1].strip() for ln in text.splitlines() if ln.startswith("model name")), platform.machine())
-    kind = "AVX-512" if "avx512f" in text else "AVX2" if "avx2" in text else "no AVX2"
-    bf16 = ", avx512_bf16" if "avx512_bf16" in text else ""
-    return f"{name} ({kind}{bf16}), {len([ln for ln in text.splitlines() if ln.startswith('processor')])} CPUs"
 
 
 def run(args: list[str], pattern: str) -> float:
@@ -93,7 +88,7 @@ def main() -> None:
 
     images = list_images(opts.images)
     ovseg_cmd = [sys.executable, "-m", "ovseg"]
-    print(f"machine: {cpu_name()}; model {opts.model}; precision f32; hint throughput (predict, bench), latency (sync)")
+    print(f"machine: {machine()}; model {opts.model}; precision f32; hint throughput (predict, bench), latency (sync)")
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
         video, jpegs = make_video(images, tmp_path / "video1080.avi", opts.video_frames)

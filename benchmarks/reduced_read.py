@@ -23,8 +23,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -40,15 +40,11 @@ from ovseg.jpeg import read_image_reduced, reduction_for
 from ovseg.model import request_outputs
 from ovseg.segmenter import Segmenter
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import machine  # noqa: E402 - benchmarks/machine.py, the CPU line of every benchmark
+
 F32 = {"INFERENCE_PRECISION_HINT": "f32"}
 FACTOR = 3
-
-
-def cpu_model() -> str:
-    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    name = next((ln.split(":", 1)[1].strip() for ln in info.splitlines() if ln.startswith("model name")), platform.machine())
-    flags = set(next((ln.split(":", 1)[1].split() for ln in info.splitlines() if ln.startswith("flags")), []))
-    return f"{name} ({next((f for f in ('avx512_bf16', 'avx512f', 'avx2') if f in flags), 'no AVX2')})"
 
 
 def make_large_set(images: Path, annotations: Path, workdir: Path) -> tuple[Path, Path]:
@@ -136,7 +132,7 @@ def main() -> None:
             times["reduced"].append(t3 - t2)
             times["reduced+pre"].append(t4 - t2)
 
-    print(f"machine: {cpu_model()}, {cv2.getNumberOfCPUs()} CPUs, opencv {cv2.__version__}; model {model.name}, f32, threshold 0")
+    print(f"machine: {machine()}, {cv2.getNumberOfCPUs()} CPUs, opencv {cv2.__version__}; model {model.name}, f32, threshold 0")
     sizes = sorted({tuple(coco.imgs[i]['height'] for _ in (0,)) + (coco.imgs[i]['width'],) for i, _ in files})
     print(f"{len(files)} fixture images upscaled {FACTOR}x ({sizes[0][1]}x{sizes[0][0]} .. {sizes[-1][1]}x{sizes[-1][0]}), JPEG q95; "
           f"reductions used: {dict(zip(*np.unique(reductions, return_counts=True), strict=True))}")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 import gc
-import platform
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -25,6 +25,9 @@ import numpy as np
 
 import ovseg
 from ovseg.synthetic import maskrcnn_model, save_model
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import machine  # noqa: E402 - benchmarks/machine.py, the CPU line of every benchmark
 
 
 def rss_mb() -> float:
@@ -96,7 +99,7 @@ def main() -> None:
         model = args.model or default_model(Path(tmp))
         stats = soak(model, args.frames, args.threshold)
     growth = stats["rss_end_mb"] - stats["rss_start_mb"]
-    print(f"machine: {platform.machine()}, model {args.model or 'generated (20 detections/frame)'}")
+    print(f"machine: {machine()}, model {args.model or 'generated (20 detections/frame)'}")
     print(f"frames in {stats['frames_in']}, out {stats['frames_out']}, misordered {stats['misordered']}, "
           f"{stats['fps']:.1f} FPS")
     print(f"RSS after warm-up {stats['rss_start_mb']:.1f} MB, at end {stats['rss_end_mb']:.1f} MB, growth {growth:+.1f} MB "

@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import shutil
 import subprocess
@@ -45,26 +44,11 @@ import openvino as ov
 
 from ovseg.preprocess import preprocess
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import machine  # noqa: E402 - benchmarks/machine.py, the CPU line of every benchmark
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 GOALS = {"infer": "0.95-1.05", "e2e-preload": ">= 0.95 (stand-in), >= 0.97 (twin)", "e2e-jpeg": ">= 0.85 (stand-in)"}
-
-
-def machine() -> str:
-    """One line: CPU model, cores, vector extensions, OpenVINO version, load."""
-    model, flags = platform.processor() or "unknown CPU", ""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-        model = re.search(r"model name\s*:\s*(.*)", text).group(1).strip()
-        family = re.search(r"cpu family\s*:\s*(\d+)", text).group(1)
-        number = re.search(r"^model\s*:\s*(\d+)", text, re.M).group(1)
-        model += f" (family {family} model {number})"
-        flags = re.search(r"flags\s*:\s*(.*)", text).group(1)
-    except (OSError, AttributeError):
-        pass
-    ext = [name for name in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f" {name}" in f" {flags} "]
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return (f"{model}, {os.cpu_count()} cores, {'+'.join(ext) or 'no AVX2'}, OpenVINO {ov.get_version()}, "
-            f"load average {load:.2f}")
 
 
 def prepare_frames(images: list[Path], frame_hw: tuple[int, int], count: int, folder: Path) -> list[Path]:

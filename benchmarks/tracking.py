@@ -58,6 +58,9 @@ from ovseg import Segmenter
 from ovseg.result import Candidates, Result
 from ovseg.track import TRACKERS, box_iou, make_tracker, mask_iou
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import machine  # noqa: E402 - benchmarks/machine.py, the CPU line of every benchmark
+
 FIXTURES = Path(os.environ.get("OVSEG_FIXTURES", Path(__file__).resolve().parents[2] / "shared" / "fixtures"))
 FRAME_HW = (480, 640)
 FPS = 15.0
@@ -68,20 +71,6 @@ BACKGROUNDS = [
     "000000000285.jpg", "000000000776.jpg", "000000000802.jpg", "000000001353.jpg",
     "000000001490.jpg", "000000002587.jpg", "000000002923.jpg", "000000003156.jpg",
 ]
-
-
-def cpu_name() -> str:
-    model, flags = "unknown CPU", ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name") and model == "unknown CPU":
-                model = line.split(":", 1)[1].strip()
-            if line.startswith("flags") and not flags:
-                have = set(line.split(":", 1)[1].split())
-                flags = " ".join(f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in have)
-    except OSError:
-        pass
-    return f"{model} ({os.cpu_count()} logical CPUs; {flags or 'no avx2'})"
 
 
 # -- cutouts and backgrounds ------------------------------------------------------------------
@@ -402,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
     names = [n.strip() for n in args.trackers.split(",") if n.strip()]
     model = args.model or args.fixtures / "models" / "standin-yolov5s-seg-0033-interface.xml"
 
-    print(f"CPU: {cpu_name()}")
+    print(f"CPU: {machine()}")
     print(f"numpy {np.__version__}, OpenCV {cv2.__version__}")
     start = time.perf_counter()
     seqs = build_sequences(args.fixtures, args.variants)

@@ -29,19 +29,8 @@ import numpy as np
 from ovseg.cli import main
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import machine  # noqa: E402 - benchmarks/machine.py, the CPU line of every benchmark
 from soak import default_model, rss_mb  # noqa: E402 - the same generated model and RSS reader as the pipeline soak
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                flags = Path("/proc/cpuinfo").read_text()
-                kind = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
-                return f"{line.split(':', 1)[1].strip()} ({kind})"
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def make_video(path: Path, count: int, hw: tuple[int, int] = (1080, 1920), fps: float = 25.0) -> Path:
@@ -99,7 +88,7 @@ def main_cli() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         model = args.model or default_model(folder)
-        print(f"machine: {cpu_name()}, {platform.machine()}; model {'generated (20 detections/frame)' if args.model is None else model}")
+        print(f"machine: {machine()}, {platform.machine()}; model {'generated (20 detections/frame)' if args.model is None else model}")
         t0 = time.perf_counter()
         video = make_video(folder / "long.avi", args.frames)
         print(f"video: {args.frames} frames 1920x1080 MJPG, made in {time.perf_counter() - t0:.0f} s")
