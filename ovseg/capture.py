@@ -59,6 +59,7 @@ class FrameGrabber:
         self._error: BaseException | None = None
         self.failure: CaptureError | None = None
         self._waiting_since = time.monotonic()
+        self._ended = False
         self._thread = threading.Thread(target=self._run, name=f"ovseg-capture[{source.name}]", daemon=True)
 
     def start(self) -> None:
@@ -131,8 +132,6 @@ class FrameGrabber:
     def ended(self) -> bool:
         """The source is over: it ended, failed or fell silent, and every frame was taken."""
         return self._ended
-
-    _ended = False
 
     def _silent(self, timeout: float) -> None:
         if self.delivered == 0:

@@ -23,6 +23,7 @@ __all__ = [
     "BOX_CONVENTIONS",
     "IGNORED_SCOPES",
     "QUANTIZE_INSTALL_HINT",
+    "TRACK_CANDIDATES",
 ]
 
 #: ``legacy``: Detectron1 / OMZ ``segm_postprocess`` (the protocol behind the card's AP);
@@ -62,3 +63,7 @@ BOX_CONVENTIONS: tuple[str, ...] = ("coco", "omz")
 #: post-processing after them in float; ``none`` quantizes everything NNCF can.
 IGNORED_SCOPES: tuple[str, ...] = ("heads", "none")
 QUANTIZE_INSTALL_HINT = 'pip install "ovseg[quantize]"'
+
+#: With ``--track``, detections down to this score reach the tracker (box only) for ByteTrack's
+#: second, low-score association; they never reach the output.
+TRACK_CANDIDATES = 0.1

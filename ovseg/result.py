@@ -327,9 +327,7 @@ class Result:
         for i in range(n):
             x0, y0 = (min(max(int(np.floor(v)), 0), lim) for v, lim in zip(boxes[i, :2], (hw[1], hw[0]), strict=True))
             x1, y1 = (min(max(int(np.ceil(v)), 0), lim) for v, lim in zip(boxes[i, 2:], (hw[1], hw[0]), strict=True))
-            inside = np.zeros(hw, bool)
-            inside[y0:y1, x0:x1] = True
-            if (masks[i] & ~inside).any():  # a mask outside its box: keep all of it
+            if np.count_nonzero(masks[i, y0:y1, x0:x1]) != np.count_nonzero(masks[i]):  # outside its box: keep all
                 x0, y0, x1, y1 = 0, 0, hw[1], hw[0]
             crops.append(masks[i, y0:y1, x0:x1])
             offsets[i] = (x0, y0)

@@ -8,12 +8,14 @@ OpenVINO nor pycocotools; each command imports what it runs inside its ``run``.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterable, Iterator
+import contextlib
+import os
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
-from ..options import INFER_PRECISIONS
+from ..options import INFER_PRECISIONS, TRACK_CANDIDATES
 
 if TYPE_CHECKING:
     from ..segmenter import Segmenter
@@ -27,18 +29,32 @@ __all__ = [
     "segmenter_from_args",
     "compile_config",
     "expand_inputs",
+    "bounded_float_arg",
+    "add_stream_options",
+    "tracking_overrides",
+    "tracker_for",
+    "quiet_opencv",
 ]
 
 
 
-def threshold_arg(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text}")
-    return value
+def bounded_float_arg(low: float, high: float, what: str = "a number") -> Callable[[str], float]:
+    """argparse type: a number in ``[low, high]``; the message names ``what`` is expected."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what} in [{low:g}, {high:g}], got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"expected {what} in [{low:g}, {high:g}], got {text}")
+        return value
+
+    return parse
+
+
+#: argparse type: a score threshold in [0, 1].
+threshold_arg = bounded_float_arg(0.0, 1.0)
 
 
 def positive_float_arg(text: str) -> float:
@@ -132,3 +148,55 @@ def expand_inputs(paths: Iterable[str]) -> Iterator[Path]:
     for text in paths:
         found = image_paths(text)
         yield from found if found is not None else [Path(text)]
+
+
+def add_stream_options(parser: argparse.ArgumentParser, *, track_help: str) -> None:
+    """--timeout for cameras and streams, --track and --tracker (predict and demo)."""
+    from ..track import DEFAULT_TRACKER, TRACKERS
+
+    parser.add_argument(
+        "--timeout", type=positive_float_arg, default=5.0, metavar="S",
+        help="give up on a camera or stream that delivers no frame for S seconds (default 5; 3x that for the first)",
+    )
+    parser.add_argument("--track", action="store_true", help=track_help)
+    parser.add_argument(
+        "--tracker", choices=sorted(TRACKERS), default=DEFAULT_TRACKER,
+        help=f"which tracker --track uses (default {DEFAULT_TRACKER}, the tracking benchmark's best)",
+    )
+
+
+def tracking_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """Segmenter options for --track: the box-only candidates the trackers' low-score
+    association needs (never in the output)."""
+    return {"candidate_threshold": min(TRACK_CANDIDATES, args.threshold)} if args.track else {}
+
+
+def tracker_for(args: argparse.Namespace, source: Any) -> Any:
+    """A new tracker for one source under --track (at the source's frame rate where it has
+    one), else ``None``."""
+    if not args.track:
+        return None
+    from ..track import make_tracker
+
+    return make_tracker(args.tracker, **({"frame_rate": source.fps} if source.fps else {}))
+
+
+@contextlib.contextmanager
+def quiet_opencv() -> Iterator[None]:
+    """OpenCV's own log lines (a missing camera gives half a dozen, warnings and errors, from
+    the backends it tries) would bury the one-line message; they are silenced for the run and
+    restored after. What matters reaches the user as ovseg's own errors."""
+    import cv2
+
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    # FFmpeg's own messages ("[tcp @ 0x...] Connection refused"): read when FFmpeg starts.
+    ffmpeg_level = os.environ.get("OPENCV_FFMPEG_LOGLEVEL")
+    if ffmpeg_level is None:
+        os.environ["OPENCV_FFMPEG_LOGLEVEL"] = "-8"  # AV_LOG_QUIET
+    try:
+        yield
+    finally:
+        cv2.utils.logging.setLogLevel(level)
+        if ffmpeg_level is None:
+            os.environ.pop("OPENCV_FFMPEG_LOGLEVEL", None)

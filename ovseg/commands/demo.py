@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
+import functools
 import re
 import sys
-from collections.abc import Iterator
 from typing import Any
 
 from ..controls import KEY_HELP
-from .common import add_model_options, compile_config, positive_float_arg, positive_int_arg, segmenter_from_args
+from .common import (
+    add_model_options,
+    add_stream_options,
+    compile_config,
+    positive_float_arg,
+    positive_int_arg,
+    quiet_opencv,
+    segmenter_from_args,
+    tracker_for,
+    tracking_overrides,
+)
 
 
 def _resolution(text: str) -> tuple[int, int]:
@@ -51,38 +59,10 @@ def register(sub: Any) -> None:
         "--live", action=argparse.BooleanOptionalAction, default=None,
         help="drop stale frames and always process the newest (default: on for cameras and URLs, off for files)",
     )
-    parser.add_argument(
-        "--timeout", type=positive_float_arg, default=5.0, metavar="S",
-        help="give up on a camera or stream that delivers no frame for S seconds (default 5; 3x that for the first)",
+    add_stream_options(
+        parser, track_help="ids that stay with each object: colour by id, the id in the label, a trail of box centres"
     )
-    from ..track import DEFAULT_TRACKER, TRACKERS
-
-    parser.add_argument("--track", action="store_true",
-                        help="ids that stay with each object: colour by id, the id in the label, a trail of box centres")
-    parser.add_argument("--tracker", choices=sorted(TRACKERS), default=DEFAULT_TRACKER,
-                        help=f"which tracker --track uses (default {DEFAULT_TRACKER})")
     parser.set_defaults(func=run)
-
-
-@contextlib.contextmanager
-def _quiet_opencv() -> Iterator[None]:
-    """OpenCV's own log lines (a missing camera gives half a dozen, warnings and errors, from
-    the backends it tries) would bury the one-line message; they are silenced for the run and
-    restored after. What matters reaches the user as ovseg's own errors."""
-    import cv2
-
-    level = cv2.utils.logging.getLogLevel()
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
-    # FFmpeg's own messages ("[tcp @ 0x...] Connection refused"): read when FFmpeg starts.
-    ffmpeg_level = os.environ.get("OPENCV_FFMPEG_LOGLEVEL")
-    if ffmpeg_level is None:
-        os.environ["OPENCV_FFMPEG_LOGLEVEL"] = "-8"  # AV_LOG_QUIET
-    try:
-        yield
-    finally:
-        cv2.utils.logging.setLogLevel(level)
-        if ffmpeg_level is None:
-            os.environ.pop("OPENCV_FFMPEG_LOGLEVEL", None)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -96,21 +76,16 @@ def run(args: argparse.Namespace) -> int:
     if len(inputs) > 1:
         return _run_many(args, inputs)
     args.input = inputs[0]
-    with _quiet_opencv():
+    with quiet_opencv():
         # The source first: a missing camera is reported before seconds of compiling.
         source = open_source(args.input, resolution=args.resolution, live=args.live, image_fps=args.fps or 1.0)
         # A camera wants each frame soon (one request, all cores); a file wants frames per
         # second (several requests in flight through Segmenter.stream). --config overrides.
         config = compile_config(args)
         config.setdefault("PERFORMANCE_HINT", "LATENCY" if source.live else "THROUGHPUT")
-        tracker = None
         try:
-            if args.track:
-                from ..track import make_tracker
-
-                tracker = make_tracker(args.tracker, frame_rate=source.fps or 15.0)
-            extra = {"candidate_threshold": min(0.1, args.threshold)} if args.track else {}
-            segmenter = segmenter_from_args(args, config=config, **extra)
+            tracker = tracker_for(args, source)
+            segmenter = segmenter_from_args(args, config=config, **tracking_overrides(args))
         except BaseException:
             source.release()
             raise
@@ -138,7 +113,7 @@ def _run_many(args: argparse.Namespace, inputs: list[str]) -> int:
     from ..mosaic import run_mosaic
     from ..sources import open_source
 
-    with _quiet_opencv():
+    with quiet_opencv():
         sources: dict[str, Any] = {}
         try:
             for spec in inputs:
@@ -149,21 +124,14 @@ def _run_many(args: argparse.Namespace, inputs: list[str]) -> int:
             # Several sources want frames per second in all: THROUGHPUT, unless --config says.
             config = compile_config(args)
             config.setdefault("PERFORMANCE_HINT", "THROUGHPUT")
-            extra = {"candidate_threshold": min(0.1, args.threshold)} if args.track else {}
-            segmenter = segmenter_from_args(args, config=config, **extra)
+            segmenter = segmenter_from_args(args, config=config, **tracking_overrides(args))
         except BaseException:
             for source in sources.values():
                 source.release()
             raise
-        make = None
-        if args.track:
-            from ..track import make_tracker
-
-            def make(source: Any) -> Any:
-                return make_tracker(args.tracker, frame_rate=source.fps or 15.0)
-
         summary = run_mosaic(segmenter, sources, show=args.show, output=args.output, output_fps=args.fps,
-                             limit=args.limit, stall_timeout_s=args.timeout, make_tracker=make)
+                             limit=args.limit, stall_timeout_s=args.timeout,
+                             make_tracker=functools.partial(tracker_for, args) if args.track else None)
     failed = 0
     for name in summary.frames:
         error = summary.errors[name]

@@ -4,7 +4,6 @@ streams through the streaming pipeline and write results files (see :mod:`ovseg.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import functools
 import json
 import sys
@@ -15,7 +14,16 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import CaptureError, ConfigError, ImageError, OvsegError
 from ..options import DEFAULT_PASTE, PASTE_MODES
-from .common import add_model_options, compile_config, positive_int_arg, segmenter_from_args
+from .common import (
+    add_model_options,
+    add_stream_options,
+    compile_config,
+    positive_int_arg,
+    quiet_opencv,
+    segmenter_from_args,
+    tracker_for,
+    tracking_overrides,
+)
 
 if TYPE_CHECKING:
     from ..result import Result
@@ -57,27 +65,12 @@ def register(sub: Any) -> None:
         "--skip-existing", action="store_true",
         help="skip every input whose final files already exist (a second run after ^C redoes only the rest)",
     )
-    from ..track import DEFAULT_TRACKER, TRACKERS
-
-    parser.add_argument(
-        "--track", action="store_true",
-        help="give instances of videos, cameras and streams ids that stay with an object across frames (track_id in "
-        "the JSONL; -1 until a track is confirmed); one tracker per source; images are independent",
-    )
-    parser.add_argument(
-        "--tracker", choices=sorted(TRACKERS), default=DEFAULT_TRACKER,
-        help=f"which tracker --track uses (default {DEFAULT_TRACKER}, the tracking benchmark's best)",
-    )
-    parser.add_argument(
-        "--timeout", type=float, default=5.0, metavar="S",
-        help="give up on a camera or stream that delivers no frame for S seconds (default 5; 3x that for the first)",
+    add_stream_options(
+        parser,
+        track_help="give instances of videos, cameras and streams ids that stay with an object across frames (track_id "
+        "in the JSONL; -1 until a track is confirmed); one tracker per source; images are independent",
     )
     parser.set_defaults(func=run)
-
-
-#: With --track, detections down to this score reach the tracker (box only) for ByteTrack's
-#: second, low-score association; they never reach the files.
-_CANDIDATES = 0.1
 
 
 def _summary(result: Result) -> str:
@@ -154,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
             images += found
             continue
         try:
-            with _quiet_opencv():
+            with quiet_opencv():
                 sources.append(open_source(spec))
         except CaptureError as error:
             tally.fail(spec, error)
@@ -171,9 +164,8 @@ def run(args: argparse.Namespace) -> int:
     config = compile_config(args)
     all_live = not images and all(s.live for s in sources)
     config.setdefault("PERFORMANCE_HINT", "LATENCY" if all_live else "THROUGHPUT")
-    extra = {"candidate_threshold": min(_CANDIDATES, args.threshold)} if args.track else {}
     try:
-        segmenter = segmenter_from_args(args, paste=args.paste, config=config, **extra)
+        segmenter = segmenter_from_args(args, paste=args.paste, config=config, **tracking_overrides(args))
     except BaseException:
         for source in sources:
             source.release()
@@ -273,11 +265,7 @@ class _VideoOut:
         self.jsonl = JsonlWriter(out_dir / f"{stem}.jsonl")
         mp4 = out_dir / f"{stem}.mp4"
         self.video = VideoWriter(mp4, source.fps or DEFAULT_FPS, partial=partial_path(mp4)) if overlay else None
-        self.tracker = None
-        if args.track:
-            from ..track import make_tracker
-
-            self.tracker = make_tracker(args.tracker, frame_rate=source.fps or DEFAULT_FPS)
+        self.tracker = tracker_for(args, source)
         self.frames = 0
         self.last_ms: float | None = None
         self.closed = False
@@ -378,11 +366,3 @@ def _truncated(
     if frames >= 0.9 * length:
         return None
     return CaptureError(f"{name}: expected {length} frames, got {frames} (truncated or damaged file)")
-
-
-@contextlib.contextmanager
-def _quiet_opencv() -> Any:
-    from .demo import _quiet_opencv as quiet
-
-    with quiet():
-        yield

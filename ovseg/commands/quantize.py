@@ -10,17 +10,10 @@ from typing import Any
 
 from ..errors import DatasetError
 from ..options import IGNORED_SCOPES, QUANTIZE_INSTALL_HINT
-from .common import positive_int_arg
+from .common import bounded_float_arg, positive_int_arg
 
-
-def _points(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected AP points such as 1.0, got {text!r}") from None
-    if not 0.0 <= value <= 100.0:
-        raise argparse.ArgumentTypeError(f"expected AP points in [0, 100], got {text}")
-    return value
+#: argparse type: AP points, e.g. ``--max-drop 1.0``.
+_points = bounded_float_arg(0.0, 100.0, "AP points")
 
 
 def register(sub: Any) -> None:
