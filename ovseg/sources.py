@@ -436,27 +436,38 @@ def open_sources(
     *,
     recursive: bool = False,
     on_error: Callable[[Path, ImageError], None] | None = None,
+    on_open_error: Callable[[str, CaptureError], None] | None = None,
     **options: Any,
 ) -> list[FrameSource]:
     """The sources of a command line's inputs: all image inputs together as one
     :class:`ImageSource` named ``"images"`` (in the order given, where the first image input
     stood), every other input a source of its own (:func:`open_source`, ``options`` passed on).
+    ``on_error`` gets the images that cannot be decoded later; ``on_open_error``, when given,
+    gets each input that cannot be opened, which is then left out (else the first one raises).
 
     Raises:
-        CaptureError: an input that names nothing; already opened sources are released first.
+        CaptureError: an input that names nothing (without ``on_open_error``); already opened
+            sources are released first.
     """
     sources: list[FrameSource] = []
     images: list[Path] = []
     image_slot: int | None = None
     try:
         for spec in specs:
-            found = image_paths(spec, recursive=recursive)
-            if found is not None:
-                if image_slot is None:
-                    image_slot = len(sources)
-                images += found
+            try:
+                found = image_paths(spec, recursive=recursive)
+                if found is None:
+                    sources.append(open_source(spec, recursive=recursive, on_error=on_error, **options))
+                    continue
+            except (CaptureError, OSError) as error:
+                if on_open_error is None:
+                    raise
+                failure = error if isinstance(error, CaptureError) else CaptureError(f"{spec}: {error}")
+                on_open_error(str(spec), failure)
                 continue
-            sources.append(open_source(spec, recursive=recursive, on_error=on_error, **options))
+            if image_slot is None:
+                image_slot = len(sources)
+            images += found
     except BaseException:
         for source in sources:
             source.release()

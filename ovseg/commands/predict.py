@@ -123,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
     from ..draw import Overlay
     from ..files import atomic_write, check_folder, check_writable
     from ..sinks import CocoResults, coco_image_id, image_document
-    from ..sources import ImageSource, image_paths, open_source, safe_name
+    from ..sources import ImageSource, open_sources, safe_name
 
     out_dir = Path(args.output)
     if out_dir.exists() and not out_dir.is_dir():
@@ -135,22 +135,10 @@ def run(args: argparse.Namespace) -> int:
 
     # Every input first, so that a typo is reported before seconds of compiling. Images of
     # all inputs form one stream; each video, camera and URL is a source of its own.
-    images: list[Path] = []
-    sources: list[FrameSource] = []
-    for spec in args.inputs:
-        try:
-            found = image_paths(spec, recursive=args.recursive)
-        except (CaptureError, OSError) as error:
-            tally.fail(spec, error if isinstance(error, CaptureError) else OvsegError(f"{spec}: {error}"))
-            continue
-        if found is not None:
-            images += found
-            continue
-        try:
-            with quiet_opencv():
-                sources.append(open_source(spec))
-        except CaptureError as error:
-            tally.fail(spec, error)
+    with quiet_opencv():
+        opened = open_sources(args.inputs, recursive=args.recursive, on_open_error=tally.fail)
+    images: list[Path] = next((s.paths for s in opened if isinstance(s, ImageSource)), [])
+    sources = [s for s in opened if not isinstance(s, ImageSource)]
     if not images and not sources:
         raise ImageError(f"expected images, folders, videos, cameras or URLs that open, got none in {args.inputs}")
     if args.track and not sources:
