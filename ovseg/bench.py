@@ -24,7 +24,7 @@ import math
 import sys
 import time
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -35,10 +35,12 @@ import openvino as ov
 
 from .errors import ConfigError
 from .images import read_image
+from .jpeg import read_image_reduced
 from .model import compiled_property
 from .options import DEFAULT_BENCH_S, HINTS, INFER_PRECISIONS
 from .pipeline import Pipeline, optimal_requests
 from .segmenter import Segmenter
+from .sources import Frame
 
 __all__ = [
     "BenchMode",
@@ -84,6 +86,8 @@ class BenchOptions:
         threshold, paste, resize: the Segmenter's settings (``e2e`` decodes with them;
             ``None``: the Segmenter's default paste, the model's own resize rule).
         warmup: run one inference before measuring (``benchmark_app``'s first inference).
+        reduced_read: ``e2e`` only: read large JPEGs at a reduced scale in libjpeg
+            (:mod:`ovseg.jpeg`; results still in full-size coordinates).
     """
 
     model: str | Path
@@ -105,6 +109,7 @@ class BenchOptions:
     paste: str | None = None
     resize: str | None = None
     warmup: bool = True
+    reduced_read: bool = False
 
     def __post_init__(self) -> None:
         if self.mode not in ("infer", "e2e"):
@@ -129,6 +134,8 @@ class BenchOptions:
             raise ConfigError("expected image files (-i IMAGE_OR_DIR) for --mode e2e, got none")
         if self.preload and self.mode != "e2e":
             raise ConfigError("expected --preload with --mode e2e only, got it with --mode infer")
+        if self.reduced_read and self.mode != "e2e":
+            raise ConfigError("expected --reduced-read with --mode e2e only, got it with --mode infer")
 
     @property
     def duration_s(self) -> float:
@@ -297,6 +304,7 @@ def _setup(seg: Segmenter, options: BenchOptions, nireq: int) -> dict[str, str]:
         "inference_only": str(options.mode == "infer"),
         "mode": options.mode,
         "preload": str(options.preload),
+        "reduced_read": str(options.reduced_read),
         "precision": prop("INFERENCE_PRECISION_HINT") or "UNSPECIFIED",
         "performance hint": prop("PERFORMANCE_HINT"),
         "batch size": "1",
@@ -372,9 +380,21 @@ def _run_infer(seg: Segmenter, options: BenchOptions, frames: Sequence[np.ndarra
     return _Loop(first_ms, iteration, total_s * 1e3, cpu_seconds() - cpu_start, times, nireq)
 
 
-def _run_e2e(
-    seg: Segmenter, options: BenchOptions, preloaded: Sequence[np.ndarray] | None, probe: np.ndarray
-) -> _Loop:
+def _reader(seg: Segmenter, reduced: bool) -> Callable[[Path], Any]:
+    """How e2e reads an image file: whole (``read_image``), or as a reduced-scale
+    :class:`~ovseg.sources.Frame` that carries the file's full size."""
+    if not reduced:
+        return read_image
+
+    def read(path: Path) -> Frame:
+        image, full_hw = read_image_reduced(path, seg.input_hw_for)
+        reduced_hw = full_hw != (image.shape[0], image.shape[1])
+        return Frame(image, "images", 0, None, Path(path), full_hw if reduced_hw else None)
+
+    return read
+
+
+def _run_e2e(seg: Segmenter, options: BenchOptions, preloaded: Sequence[Any] | None, probe: np.ndarray) -> _Loop:
     """The streaming loop; warm-up as benchmark_app's: one frame through one of the measured
     requests (per input size), its inference latency is the first inference time."""
     pipe = Pipeline(seg, nireq=options.nireq)
@@ -382,20 +402,20 @@ def _run_e2e(
     if options.warmup:
         warm = list(pipe.stream(_oriented(seg, probe, hw) for hw in seg.compiled_models))
         first_ms = float(warm[0].speed_ms.get("infer", math.nan))
-    paths = options.inputs
+    paths, read = options.inputs, _reader(seg, options.reduced_read)
     starts: deque[tuple[float, float]] = deque()
     duration_s = options.duration_s
     niter = options.niter or 0
     t_start = 0.0
 
-    def source() -> Iterator[np.ndarray]:
+    def source() -> Iterator[Any]:
         i = 0
         while (niter and i < niter) or (duration_s and time.perf_counter() - t_start < duration_s):
             t0 = time.perf_counter()
             if preloaded is not None:
                 frame = preloaded[i % len(preloaded)]
             else:
-                frame = read_image(paths[i % len(paths)])
+                frame = read(paths[i % len(paths)])
             starts.append((t0, (time.perf_counter() - t0) * 1e3))
             i += 1
             yield frame
@@ -405,7 +425,7 @@ def _run_e2e(
     instances = 0
     cpu_start = cpu_seconds()
     t_start = time.perf_counter()
-    for result in pipe.stream(source()):
+    for _, result in pipe.stream_frames(source()):
         t_end = time.perf_counter()
         t0, read_ms = starts.popleft()
         latency.append((t_end - t0) * 1e3)
@@ -438,8 +458,9 @@ def run_bench(options: BenchOptions, *, core: ov.Core | None = None) -> BenchRep
     logger.info("compiled %s for %s in %.1f ms", seg.model_path.name, options.device, seg.compile_ms)
     preloaded: list[np.ndarray] | None = None
     if options.inputs and (options.mode == "infer" or options.preload):
-        preloaded = [read_image(p) for p in options.inputs]
-    probe = preloaded[0] if preloaded else (
+        read = read_image if options.mode == "infer" else _reader(seg, options.reduced_read)
+        preloaded = [read(p) for p in options.inputs]
+    probe = getattr(preloaded[0], "image", preloaded[0]) if preloaded else (
         read_image(options.inputs[0]) if options.inputs else synthetic_frame(seg.info.input_hw)
     )
     pct = options.latency_percentile

@@ -215,8 +215,12 @@ class Pipeline:
 
     # -- the caller's thread ---------------------------------------------------------------
 
-    def _submit(self, image: np.ndarray, input_hw: tuple[int, int], frame: _Frame) -> None:
-        """Preprocess ``image`` straight into an idle request's input tensor(s) and start it."""
+    def _submit(
+        self, image: np.ndarray, input_hw: tuple[int, int], frame: _Frame, full_hw: tuple[int, int] | None = None
+    ) -> None:
+        """Preprocess ``image`` straight into an idle request's input tensor(s) and start it.
+        ``full_hw``: the size of the image that ``image`` is a reduced read of; results are
+        mapped to it (the per-axis factors of the resize then include the reduction)."""
         infer_queue = self._queues[input_hw]
         # The callback counts the request idle a moment before AsyncInferQueue does; this call
         # then blocks for that moment only.
@@ -226,7 +230,8 @@ class Pipeline:
         self._fail_orphans(input_hw, request_id)
         request = infer_queue[request_id]
         start = time.perf_counter()
-        frame.transform = self.segmenter.fill_inputs(request, image)
+        transform = self.segmenter.fill_inputs(request, image)
+        frame.transform = transform if full_hw is None else dataclasses.replace(transform, image_hw=tuple(full_hw))
         frame.preprocess_ms = (time.perf_counter() - start) * 1e3
         frame.input_hw, frame.request_id = input_hw, request_id
         infer_queue.start_async(userdata=(frame, input_hw))
@@ -274,7 +279,8 @@ class Pipeline:
         """:meth:`stream` for frames that carry more than pixels: each item is an array, or any
         object with an ``image`` array (a :class:`~ovseg.sources.Frame`), and comes back with
         its result, ``(item, result)``, in input order. The item is held until it is yielded
-        (at most ``max_in_flight`` of them)."""
+        (at most ``max_in_flight`` of them). An item with a ``full_hw`` (a frame read at a
+        reduced scale) gets results in that size's coordinates."""
         if not self._busy.acquire(blocking=False):
             raise ConfigError("expected one open stream per Pipeline, got a second one while the first is running")
         try:
@@ -324,7 +330,7 @@ class Pipeline:
                         self._idle[input_hw] -= 1
                     frame = _Frame(index=count, item=held)
                     try:
-                        self._submit(image, input_hw, frame)
+                        self._submit(image, input_hw, frame, getattr(held, "full_hw", None))
                     except BaseException:
                         with self._cond:
                             self._idle[input_hw] += 1

@@ -18,8 +18,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "ovseg"
 # A module may import only modules of a lower layer.
 LAYER = {
     "_version": 0, "errors": 0, "options": 0, "suggest": 0,
-    "labels": 1, "files": 1, "rle": 1, "adapters": 1,
-    "result": 2, "preprocess": 2, "catalog": 2, "images": 2, "jpeg": 3,
+    "labels": 1, "files": 1, "rle": 1, "adapters": 1, "images": 1,
+    "result": 2, "preprocess": 2, "catalog": 2, "jpeg": 2,
     "sinks": 4, "cache": 3, "decode": 3, "coco": 3, "draw": 3, "controls": 3, "video": 3, "background": 3, "synthetic": 3,
     "sources": 3, "track": 3,
     "capture": 4,

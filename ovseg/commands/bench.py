@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ImageError
 from ..options import DEFAULT_BENCH_S, HINTS, INFER_PRECISIONS, PASTE_MODES, RESIZE_POLICIES
-from .common import add_cache_option, expand_inputs, positive_float_arg, threshold_arg
+from .common import add_cache_option, add_reduced_read_option, expand_inputs, positive_float_arg, threshold_arg
 
 if TYPE_CHECKING:
     from ..bench import BenchOptions, BenchReport
@@ -87,6 +87,7 @@ def register(sub: Any) -> None:
         choices=RESIZE_POLICIES,
         help="resize policy (default: the model's own; fit for the 0033 family)",
     )
+    add_reduced_read_option(parser)
     parser.set_defaults(func=run)
 
 
@@ -118,6 +119,7 @@ def options_from_args(args: argparse.Namespace) -> BenchOptions:
         paste=args.paste,
         resize=args.resize,
         model_cache=args.model_cache,
+        reduced_read=args.reduced_read,
     )
 
 
@@ -132,7 +134,7 @@ def format_report(report: BenchReport) -> list[str]:
     lat = report.latency
     lines = [
         f"Model: {opts.model} ({setup.get('input sizes', '')}), device {opts.device}, mode {opts.mode}"
-        + (" (preloaded frames)" if opts.preload else ""),
+        + (" (preloaded frames)" if opts.preload else "") + (" (reduced-scale JPEG reads)" if opts.reduced_read else ""),
         f"Compile model took {report.compile_ms:.2f} ms",
         f"Performance hint: {setup.get('performance hint', '') or 'none'}, precision {setup.get('precision', '')}, "
         f"streams {setup.get(f'number of {opts.device} streams', '') or 'n/a'}, "
