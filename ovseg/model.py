@@ -346,17 +346,24 @@ def compile_model(
             configuration.
     """
     check_device(core, device)
-    blocked = unsupported_ops(core, model, device)
+    try:
+        return core.compile_model(model, device, dict(config or {}))
+    except RuntimeError as error:
+        message = ov_message(error)
+    # Only now ask the device which ops it cannot run (a query costs about a compile on the
+    # CPU, so a model that compiles never pays it): that names the cause better than the
+    # plugin's message does.
+    try:
+        blocked = unsupported_ops(core, model, device)
+    except DeviceError:
+        blocked = Counter()
     if blocked:
         ops = ", ".join(f"{name} (x{count})" for name, count in sorted(blocked.items()))
         raise DeviceError(
             f"device {device} cannot run {sum(blocked.values())} op(s) of this model: {ops}; "
             f"try HETERO:{device},CPU or AUTO"
         )
-    try:
-        return core.compile_model(model, device, dict(config or {}))
-    except RuntimeError as error:
-        raise DeviceError(f"cannot compile the model for {device} with {dict(config or {})}: {ov_message(error)}") from None
+    raise DeviceError(f"cannot compile the model for {device} with {dict(config or {})}: {message}")
 
 
 def reshape_input(model: ov.Model, input_hw: tuple[int, int]) -> ov.Model:
