@@ -65,6 +65,8 @@ _argv, sys.argv = sys.argv, sys.argv[:1]
 try:
     import grpc
     import uvicorn
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
     from kserve import Model
     from kserve.errors import InferenceError as KServeInferenceError
     from kserve.errors import InvalidInput, ModelNotFound, ModelNotReady
@@ -488,6 +490,17 @@ def _binary_request(body: bytes, json_length: int, model: str) -> InferRequest:
     return request
 
 
+async def _validation_error(_: Any, error: RequestValidationError) -> JSONResponse:
+    """FastAPI's list of validation failures as one line (KServe leaves them as they are)."""
+    first = error.errors()[0] if error.errors() else {}
+    if first.get("type") == "json_invalid":
+        reason = first.get("ctx", {}).get("error", "invalid")
+        return JSONResponse(status_code=400, content={"error": f"expected a v2 inference request, got unparsable JSON ({reason})"})
+    where = ".".join(str(part) for part in first.get("loc", ()) if part not in ("body", "InferenceRequest"))
+    return JSONResponse(status_code=400, content={
+        "error": f"expected a v2 inference request, got {where or 'the body'}: {first.get('msg', 'invalid')}"})
+
+
 _STATUS = ((InvalidInput, 400), (ModelNotFound, 404), (ModelNotReady, 503), (KServeInferenceError, 500))
 
 
@@ -529,7 +542,15 @@ class _Front:
                 return await _send_error(send, 400, f"expected a Content-Length in bytes, got {text!r}")
             if int(length) > limit:
                 return await _send_error(send, 413, f"expected {expected}, got {int(length)} bytes")
-        binary = scope["method"] == "POST" and _HEADER_LENGTH in headers and _INFER_PATH.match(path)
+        infer = scope["method"] == "POST" and _INFER_PATH.match(path)
+        kind = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+        if infer and _HEADER_LENGTH not in headers and kind != b"application/json":
+            return await _send_error(
+                send, 400,
+                "expected a v2 inference request: JSON with Content-Type: application/json, or the binary tensor extension "
+                f"with an Inference-Header-Content-Length header; got Content-Type {kind.decode(errors='replace') or 'none'}",
+            )
+        binary = infer if infer and _HEADER_LENGTH in headers else None
         if length is not None and not binary:
             return await self.app(scope, receive, send)
         # Read the body here (at most the limit): a chunked one, or one of the binary extension.
@@ -650,6 +671,7 @@ class Server:
             return [{"name": name, "version": "1", "state": "READY"} for name in models]
 
         app.add_api_route("/v2/repository/index", repository_index, methods=["POST"])
+        app.add_exception_handler(RequestValidationError, _validation_error)
         upload = self.options.max_upload_bytes
         return _Front(
             app, dataplane,

@@ -303,6 +303,27 @@ def test_the_pipeline_returns_what_ovseg_predict_writes(standin_server: Served, 
         assert without_speed(pipeline_binary(standin_server, path.read_bytes(), image=str(path))) == without_speed(expected)
 
 
+@pytest.mark.parametrize("protocol", ["grpc", "http"])
+def test_the_pipeline_through_tritonclient(protocol: str, standin_server: Served, coco_images: Path) -> None:
+    """Any v2 client: a BYTES tensor holding the file (binary over HTTP, raw over gRPC)."""
+    module = grpcclient if protocol == "grpc" else httpclient
+    client = (grpcclient.InferenceServerClient(standin_server.grpc_url) if protocol == "grpc" else
+              httpclient.InferenceServerClient(standin_server.http_url, network_timeout=TIMEOUT_S))
+    data = (coco_images / IMAGES[1]).read_bytes()
+    try:
+        image = module.InferInput("image", [1], "BYTES")
+        image.set_data_from_numpy(np.array([data], dtype=np.object_))
+        threshold = module.InferInput("threshold", [1], "FP32")
+        threshold.set_data_from_numpy(np.array([0.3], np.float32))
+        reply = client.infer(standin_server.pipeline, [image, threshold])
+        (text,) = reply.as_numpy("result")
+        document = json.loads(text)
+    finally:
+        client.close()
+    _, expected = pipeline_json(standin_server, data, threshold=0.3)
+    assert without_speed(document) == without_speed(expected) and document["instances"]
+
+
 def test_the_pipeline_threshold_input(standin_server: Served, coco_images: Path) -> None:
     data = (coco_images / IMAGES[0]).read_bytes()
     _, default = pipeline_json(standin_server, data)
@@ -368,6 +389,24 @@ def test_non_images_are_one_line_400s(standin_server: Served) -> None:
     status, _, reply = request(standin_server, "POST", f"/v2/models/{standin_server.pipeline}/infer", body,
                                {"Content-Type": "application/json"})
     assert status == 400 and "expected inputs image (BYTES [1]) and optionally threshold, got ['picture']" in json.loads(reply)["error"]
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "message"),
+    [
+        (b"{not json", "application/json", "expected a v2 inference request, got unparsable JSON"),
+        (b'{"inputs": 3}', "application/json", "expected a v2 inference request, got inputs: Input should be a valid list"),
+        (b'{"inputs": [{"name": "image"}]}', "application/json", "expected a v2 inference request, got inputs.0."),
+        (b"\xff\xd8 a JPEG posted as it is", "image/jpeg",
+         "expected a v2 inference request: JSON with Content-Type: application/json, or the binary tensor extension"),
+    ],
+    ids=["unparsable", "inputs-not-a-list", "input-without-shape", "bare-file"],
+)
+def test_malformed_requests_are_one_line_400s(body: bytes, content_type: str, message: str, standin_server: Served) -> None:
+    status, _, reply = request(standin_server, "POST", f"/v2/models/{standin_server.pipeline}/infer", body,
+                               {"Content-Type": content_type})
+    error = json.loads(reply)
+    assert status == 400 and list(error) == ["error"] and error["error"].startswith(message) and "\n" not in error["error"]
 
 
 def test_uploads_over_the_limits_are_refused_before_they_cost_memory(start_serve: Any, tiny_model: Path,
