@@ -495,7 +495,8 @@ async def _validation_error(_: Any, error: RequestValidationError) -> JSONRespon
     first = error.errors()[0] if error.errors() else {}
     if first.get("type") == "json_invalid":
         reason = first.get("ctx", {}).get("error", "invalid")
-        return JSONResponse(status_code=400, content={"error": f"expected a v2 inference request, got unparsable JSON ({reason})"})
+        message = f"expected a v2 inference request, got unparsable JSON ({reason})"
+        return JSONResponse(status_code=400, content={"error": message})
     where = ".".join(str(part) for part in first.get("loc", ()) if part not in ("body", "InferenceRequest"))
     return JSONResponse(status_code=400, content={
         "error": f"expected a v2 inference request, got {where or 'the body'}: {first.get('msg', 'invalid')}"})
@@ -607,6 +608,37 @@ class _Front:
         await send({"type": "http.response.body", "body": content})
 
 
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def _text_field(number: int, data: bytes) -> bytes:
+    """A length-delimited protobuf field (string or embedded message)."""
+    return _varint(number << 3 | 2) + _varint(len(data)) + data
+
+
+def _repository_index_handler(models: list[str]) -> Any:
+    """gRPC ``RepositoryIndex`` (Triton's repository extension; kserve 0.21.0's servicer has
+    none): every model, version 1, READY. The reply is encoded here (``RepositoryIndexResponse
+    {repeated ModelIndex models = 1}``, ``ModelIndex {name = 1, version = 2, state = 3}``)
+    because kserve's protobuf module does not define the message; the request's filters
+    (repository name, ready only) change nothing, every model here being ready."""
+    reply = b"".join(
+        _text_field(1, _text_field(1, name.encode()) + _text_field(2, b"1") + _text_field(3, b"READY")) for name in models
+    )
+
+    async def index(request: bytes, context: Any) -> bytes:
+        return reply
+
+    handler = grpc.unary_unary_rpc_method_handler(index, request_deserializer=bytes, response_serializer=bytes)
+    return grpc.method_handlers_generic_handler("inference.GRPCInferenceService", {"RepositoryIndex": handler})
+
+
 class _Uvicorn(uvicorn.Server):
     """uvicorn that leaves signals to :class:`Server` (which stops REST and gRPC together)."""
 
@@ -705,6 +737,7 @@ class Server:
                      ("grpc.so_reuseport", 0)],
         )
         grpc_predict_v2_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceServicer(dataplane, extension), self._grpc)
+        self._grpc.add_generic_rpc_handlers((_repository_index_handler([m.name for m in self.models]),))
         try:
             grpc_port = self._grpc.add_insecure_port(_grpc_address(options.host, options.grpc_port))
         except RuntimeError as error:

@@ -228,6 +228,8 @@ def test_the_listing_names_both_models_and_the_metadata_is_the_irs(standin_serve
         assert [{"name": t["name"], "datatype": t["datatype"], "shape": [int(d) for d in t["shape"]]} for t in meta["outputs"]] == \
             expected["outputs"]
         assert grpc.is_model_ready(pipeline)
+        index = grpc.get_model_repository_index(as_json=True)["models"]
+        assert sorted(m["name"] for m in index) == sorted([name, pipeline]) and {m["state"] for m in index} == {"READY"}
         pipe = grpc.get_model_metadata(pipeline, as_json=True)
         assert [(t["name"], t["datatype"]) for t in pipe["inputs"]] == [("image", "BYTES"), ("threshold", "FP32")]
         assert [(t["name"], t["datatype"]) for t in pipe["outputs"]] == [("result", "BYTES")]
