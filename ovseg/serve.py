@@ -655,6 +655,21 @@ def _bind(host: str, port: int) -> socket.socket:
         raise ConfigError(f"cannot listen on {host}:{port} (HTTP): {reason}") from None
 
 
+def _check_free(host: str, port: int, what: str) -> None:
+    """Bind and release ``host:port`` once, so that a port in use is one line of ours rather than
+    gRPC's C-core log lines and its "Failed to bind" (it would tell the reason only at debug
+    verbosity)."""
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            reason = os.strerror(error.errno) if error.errno else str(error)
+            raise ConfigError(f"cannot listen on {host}:{port} ({what}): {reason}") from None
+
+
 def _grpc_address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
@@ -739,10 +754,14 @@ class Server:
         grpc_predict_v2_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceServicer(dataplane, extension), self._grpc)
         self._grpc.add_generic_rpc_handlers((_repository_index_handler([m.name for m in self.models]),))
         try:
+            _check_free(options.host, options.grpc_port, "gRPC")
             grpc_port = self._grpc.add_insecure_port(_grpc_address(options.host, options.grpc_port))
         except RuntimeError as error:
             sock.close()
             raise ConfigError(f"cannot listen on {options.host}:{options.grpc_port} (gRPC): {error}") from None
+        except ConfigError:
+            sock.close()
+            raise
         self.ports = {"http": sock.getsockname()[1], "grpc": grpc_port}
 
         loop = asyncio.get_running_loop()

@@ -16,6 +16,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 import zlib
 from pathlib import Path
 from typing import Any
@@ -491,13 +492,15 @@ def test_it_listens_on_the_host_given_only(start_serve: Any, tiny_model: Path) -
                 socket.create_connection((other, port), timeout=5).close()
 
 
-def test_a_port_in_use_is_a_one_line_error(tiny_model: Path) -> None:
+@pytest.mark.parametrize("which", ["HTTP", "gRPC"])
+def test_a_port_in_use_is_a_one_line_error(which: str, tiny_model: Path) -> None:
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = taken.getsockname()[1]
-        out = subprocess.run([sys.executable, "-m", "ovseg", "serve", str(tiny_model), "--http-port", str(port), "--grpc-port", "0"],
+        ports = ["--http-port", str(port), "--grpc-port", "0"] if which == "HTTP" else ["--http-port", "0", "--grpc-port", str(port)]
+        out = subprocess.run([sys.executable, "-m", "ovseg", "serve", str(tiny_model), *ports],
                              capture_output=True, text=True, timeout=120, start_new_session=True)
     assert out.returncode == 2
-    assert out.stderr.strip().splitlines() == [f"ovseg: error: cannot listen on 127.0.0.1:{port} (HTTP): Address already in use"]
+    assert out.stderr.strip().splitlines() == [f"ovseg: error: cannot listen on 127.0.0.1:{port} ({which}): Address already in use"]
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
@@ -510,6 +513,35 @@ def test_a_signal_stops_it_cleanly(sig: int, tiny_model: Path, tmp_path: Path, c
             os.killpg(server.process.pid, 0)  # the whole group is gone
         assert server.stderr.read_text().strip().splitlines()[-1] == "ovseg serve: stopped"
         assert "Traceback" not in server.log()
+
+
+def test_a_stop_with_requests_in_flight_neither_hangs_nor_leaves_a_process(make_model: Any, tmp_path: Path,
+                                                                          coco_images: Path) -> None:
+    model = make_model(classes=[1], scores=[0.9], boxes=[[0, 0, 1, 1]], boxes_relative=True, work=40, name="slow")
+    data = (coco_images / IMAGES[0]).read_bytes()
+    outcomes: list[str] = []
+    with serve_process(model, "--nireq", "1", log_dir=tmp_path) as server:
+        started = time.perf_counter()
+        assert pipeline_json(server, data)[0] == 200
+        one_s = time.perf_counter() - started
+
+        def client() -> None:
+            try:
+                outcomes.append(str(pipeline_json(server, data)[0]))
+            except (OSError, http.client.HTTPException, ValueError) as error:
+                outcomes.append(type(error).__name__)
+
+        threads = [threading.Thread(target=client) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        time.sleep(min(0.5, one_s / 2))
+        code = stop_group(server.process, signal.SIGTERM, timeout_s=30)
+        for thread in threads:
+            thread.join(timeout=TIMEOUT_S)
+        assert code == 0, server.log()[-2000:]
+        assert not any(t.is_alive() for t in threads) and len(outcomes) == 3, outcomes
+        with pytest.raises(ProcessLookupError):
+            os.killpg(server.process.pid, 0)
 
 
 # -- other models, the command line -----------------------------------------------------------------
