@@ -10,6 +10,7 @@ import importlib.util
 import ipaddress
 import json
 import os
+import re
 import signal
 import socket
 import struct
@@ -452,6 +453,17 @@ def test_uploads_over_the_limits_are_refused_before_they_cost_memory(start_serve
     server_strict = start_serve(tiny_model, "--max-pixels", "200000")
     status, error = pipeline_json(server_strict, jpeg)
     assert status == 400 and "got a JPEG of 640x426 = 272640 pixels" in error["error"]
+    # The same over gRPC (the message limit is --max-request-mb; the upload limit is the model's).
+    grpc = grpcclient.InferenceServerClient(server.grpc_url)
+    try:
+        for data, message in [(b"\xff\xd8" + b"\x00" * (2**20 + 10), f"expected an upload of at most {2**20} bytes"),
+                              (bomb, "expected an image of at most 1000000 pixels, got a PNG of 40000x40000")]:
+            image = grpcclient.InferInput("image", [1], "BYTES")
+            image.set_data_from_numpy(np.array([data], dtype=np.object_))
+            with pytest.raises(InferenceServerException, match=r"INVALID_ARGUMENT\] upload: " + re.escape(message)):
+                grpc.infer(server.pipeline, [image], client_timeout=TIMEOUT_S)
+    finally:
+        grpc.close()
     assert peak_rss_mb(pid) - baseline_mb < 100, "the refused uploads cost memory"
     assert pipeline_json(server, jpeg)[0] == 200  # still serving
 
