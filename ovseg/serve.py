@@ -54,7 +54,14 @@ import openvino as ov
 from .errors import ConfigError, ImageError, InferenceError, OvsegError
 from .images import image_hw
 from .model import ov_message, request_outputs
-from .options import SERVE_INSTALL_HINT
+from .options import (
+    SERVE_GRPC_PORT,
+    SERVE_HTTP_PORT,
+    SERVE_INSTALL_HINT,
+    SERVE_MAX_PIXELS,
+    SERVE_MAX_REQUEST_MB,
+    SERVE_MAX_UPLOAD_MB,
+)
 from .pipeline import optimal_requests
 from .preprocess import as_bgr
 from .segmenter import Segmenter
@@ -115,11 +122,11 @@ class ServeOptions:
     """
 
     host: str = "127.0.0.1"
-    http_port: int = 8080
-    grpc_port: int = 8081
-    max_upload_bytes: int = 32 * 2**20
-    max_pixels: int = 40_000_000
-    max_request_bytes: int = 128 * 2**20
+    http_port: int = SERVE_HTTP_PORT
+    grpc_port: int = SERVE_GRPC_PORT
+    max_upload_bytes: int = int(SERVE_MAX_UPLOAD_MB * 2**20)
+    max_pixels: int = SERVE_MAX_PIXELS
+    max_request_bytes: int = int(SERVE_MAX_REQUEST_MB * 2**20)
     nireq: int | None = None
     name: str | None = None
     grace_s: float = 5.0
