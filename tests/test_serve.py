@@ -319,12 +319,13 @@ def test_the_pipeline_through_tritonclient(protocol: str, standin_server: Served
         image.set_data_from_numpy(np.array([data], dtype=np.object_))
         threshold = module.InferInput("threshold", [1], "FP32")
         threshold.set_data_from_numpy(np.array([0.3], np.float32))
-        reply = client.infer(standin_server.pipeline, [image, threshold])
+        reply = client.infer(standin_server.pipeline, [image, threshold], parameters={"image": "street.jpg"})
         (text,) = reply.as_numpy("result")
         document = json.loads(text)
     finally:
         client.close()
-    _, expected = pipeline_json(standin_server, data, threshold=0.3)
+    _, expected = pipeline_json(standin_server, data, image="street.jpg", threshold=0.3)
+    assert document["image"] == "street.jpg"
     assert without_speed(document) == without_speed(expected) and document["instances"]
 
 
