@@ -44,6 +44,7 @@ import socket
 import sys
 import time
 import uuid
+import warnings
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -745,6 +746,9 @@ class Server:
         extension = ModelRepositoryExtension(model_registry=repository)
         self._stopping = asyncio.Event()
         logging.getLogger("kserve").addFilter(_ClientErrors())
+        # kserve 0.21.0's application answers with FastAPI's ORJSONResponse, which FastAPI now
+        # deprecates: one warning at the first request, about KServe's code, not the user's.
+        warnings.filterwarnings("ignore", message="ORJSONResponse is deprecated")
 
         sock = _bind(options.host, options.http_port)
         config = uvicorn.Config(
