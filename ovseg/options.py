@@ -24,6 +24,12 @@ __all__ = [
     "IGNORED_SCOPES",
     "QUANTIZE_INSTALL_HINT",
     "TRACK_CANDIDATES",
+    "SERVE_INSTALL_HINT",
+    "SERVE_HTTP_PORT",
+    "SERVE_GRPC_PORT",
+    "SERVE_MAX_UPLOAD_MB",
+    "SERVE_MAX_PIXELS",
+    "SERVE_MAX_REQUEST_MB",
 ]
 
 #: ``legacy``: Detectron1 / OMZ ``segm_postprocess`` (the protocol behind the card's AP);
@@ -67,3 +73,14 @@ QUANTIZE_INSTALL_HINT = 'pip install "ovseg[quantize]"'
 #: With ``--track``, detections down to this score reach the tracker (box only) for ByteTrack's
 #: second, low-score association; they never reach the output.
 TRACK_CANDIDATES = 0.1
+
+#: ``ovseg serve`` (KServe's model server): the extra, KServe's default ports, and the limits on
+#: what a request may bring. An upload is the encoded image sent to the pipeline model; 40 MP
+#: takes an 8K frame (33 MP) and costs 120 MB decoded (BGR). A request is any REST body or gRPC
+#: message, both ways (one frame's raw_masks reply is 25 MB; as JSON numbers several times that).
+SERVE_INSTALL_HINT = 'pip install "ovseg[serve]"'
+SERVE_HTTP_PORT = 8080
+SERVE_GRPC_PORT = 8081
+SERVE_MAX_UPLOAD_MB = 32.0
+SERVE_MAX_PIXELS = 40_000_000
+SERVE_MAX_REQUEST_MB = 128.0

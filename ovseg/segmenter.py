@@ -181,11 +181,13 @@ class Segmenter:
             request.get_tensor("im_info").data[...] = im_info
         return transform
 
-    def gather(self, outputs: Mapping[str, np.ndarray]) -> Detections:
-        """Select and copy out the detections of one inference's outputs."""
+    def gather(self, outputs: Mapping[str, np.ndarray], *, threshold: float | None = None) -> Detections:
+        """Select and copy out the detections of one inference's outputs (``score >=
+        threshold``, by default the segmenter's own)."""
+        threshold = self.threshold if threshold is None else threshold
         if self.info.family == MASKRCNN_FAMILY:
-            return gather_maskrcnn(outputs, self.threshold, candidate_threshold=self.candidate_threshold)
-        return gather_labels_boxes_masks(outputs, self.threshold, candidate_threshold=self.candidate_threshold)
+            return gather_maskrcnn(outputs, threshold, candidate_threshold=self.candidate_threshold)
+        return gather_labels_boxes_masks(outputs, threshold, candidate_threshold=self.candidate_threshold)
 
     def decode(self, dets: Detections, transform: Transform) -> Result:
         """Map detections back to the image and paste their masks."""

@@ -83,10 +83,12 @@ def add_cache_option(parser: argparse.ArgumentParser, dest: str = "cache_dir") -
     )
 
 
-def add_model_options(parser: argparse.ArgumentParser, *, threshold: float | None = 0.5) -> None:
-    """--model, --cache-dir, --device, --infer-precision, --config (and --threshold unless None)."""
+def add_model_options(parser: argparse.ArgumentParser, *, threshold: float | None = 0.5, positional: bool = False) -> None:
+    """--model (``MODEL`` when ``positional``), --cache-dir, --device, --infer-precision, --config
+    (and --threshold unless None)."""
+    names = ["model"] if positional else ["-m", "--model"]
     parser.add_argument(
-        "-m", "--model", required=True,
+        *names, **({"metavar": "MODEL"} if positional else {"required": True}),
         help="model IR .xml (its .bin beside it) or .onnx, or a catalogue name fetched with `ovseg fetch` (ovseg models)",
     )
     add_cache_option(parser)
