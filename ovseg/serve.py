@@ -453,6 +453,8 @@ async def _send_error(send: Callable[..., Awaitable[None]], status: int, message
 
 _INFER_PATH = re.compile(r"^/v2/models/(?P<model>[^/]+)/infer$")
 _HEADER_LENGTH = b"inference-header-content-length"
+#: Most bytes of a refused chunked body read and dropped before the connection closes.
+_DRAIN_MAX = 64 * 2**20
 
 
 def _binary_request(body: bytes, json_length: int, model: str) -> InferRequest:
@@ -571,7 +573,17 @@ class _Front:
             chunks.append(message.get("body", b""))
             size += len(chunks[-1])
             if size > limit:
-                return await _send_error(send, 413, f"expected {expected}, got more than {limit} bytes")
+                await _send_error(send, 413, f"expected {expected}, got more than {limit} bytes")
+                # Read and drop what the client still sends (up to a bound): closing with unread
+                # bytes makes the kernel reset the connection, and a reset can destroy the 413
+                # before the client has read it.
+                drained = 0
+                while message.get("more_body", False) and drained < _DRAIN_MAX:
+                    message = await receive()
+                    if message["type"] != "http.request":
+                        break
+                    drained += len(message.get("body", b""))
+                return
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
