@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import re
+import tempfile
 import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Mapping
@@ -36,7 +38,7 @@ import openvino as ov
 
 from .cache import ModelRef, resolve_model
 from .catalog import ModelEntry
-from .errors import DeviceError, ModelError
+from .errors import ConfigError, DeviceError, ModelError
 from .ports import LABELS_FAMILY, MASKRCNN_FAMILY, Port, check_ports
 
 __all__ = [
@@ -54,6 +56,8 @@ __all__ = [
     "ov_message",
     "compiled_property",
     "request_outputs",
+    "check_ir_output",
+    "save_ir",
 ]
 
 logger = logging.getLogger(__name__)
@@ -287,3 +291,38 @@ def request_outputs(request: ov.InferRequest) -> dict[str, np.ndarray]:
     """Views of a finished request's outputs by every name of each port (valid until the
     request runs again: copy what must outlive it)."""
     return {name: request.get_tensor(port).data for port in request.model_outputs for name in port.get_names()}
+
+
+def check_ir_output(output: Path) -> None:
+    """Fail early unless ``output`` is an ``.xml`` name in an existing, writable folder."""
+    if output.suffix.lower() != ".xml":
+        raise ConfigError(f"expected an output IR name ending in .xml, got {output.name}")
+    if not output.parent.is_dir():
+        raise ModelError(f"output folder not found: expected an existing folder for {output.name}, got {output.parent}")
+    if not os.access(output.parent, os.W_OK):
+        raise ModelError(f"cannot write {output}: its folder is not writable")
+    if output.is_dir():
+        raise ModelError(f"cannot write {output}: expected a file name, got a folder")
+
+
+def save_ir(model: ov.Model, output: Path) -> None:
+    """``.xml`` and ``.bin`` written under temporary names beside ``output``, then renamed (the
+    ``.bin`` first, so that a complete ``.xml`` never names missing weights)."""
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{output.stem}.", suffix=".xml", dir=output.parent)
+    os.close(fd)
+    tmp_xml = Path(tmp_name)
+    tmp_bin = tmp_xml.with_suffix(".bin")
+    try:
+        ov.save_model(model, tmp_xml, compress_to_fp16=False)
+        umask = os.umask(0)
+        os.umask(umask)
+        for path in (tmp_xml, tmp_bin):
+            os.chmod(path, 0o666 & ~umask)
+        os.replace(tmp_bin, output.with_suffix(".bin"))
+        os.replace(tmp_xml, output)
+    except (OSError, RuntimeError) as error:
+        message = error.strerror if isinstance(error, OSError) else ov_message(error)
+        raise ModelError(f"cannot write {output}: {message or error}") from None
+    finally:
+        tmp_xml.unlink(missing_ok=True)
+        tmp_bin.unlink(missing_ok=True)
