@@ -24,6 +24,8 @@ __all__ = [
     "IGNORED_SCOPES",
     "QUANTIZE_INSTALL_HINT",
     "TRACK_CANDIDATES",
+    "REMOTE_INSTALL_HINT",
+    "DEFAULT_REMOTE_TIMEOUT_S",
 ]
 
 #: ``legacy``: Detectron1 / OMZ ``segm_postprocess`` (the protocol behind the card's AP);
@@ -67,3 +69,8 @@ QUANTIZE_INSTALL_HINT = 'pip install "ovseg[quantize]"'
 #: With ``--track``, detections down to this score reach the tracker (box only) for ByteTrack's
 #: second, low-score association; they never reach the output.
 TRACK_CANDIDATES = 0.1
+
+#: A model URL (grpc://, http://) needs the KServe v2 client library.
+REMOTE_INSTALL_HINT = 'pip install "ovseg[remote]"'
+#: Bound of every call to a served model (its metadata, each inference), seconds.
+DEFAULT_REMOTE_TIMEOUT_S = 60.0

@@ -62,13 +62,19 @@ _ORPHAN_POLL_S = 0.25
 
 
 class StreamModel(Protocol):
-    """What the pipeline needs of a model (:class:`~ovseg.segmenter.Segmenter` is one): the
-    compiled model per network input size and the three per-frame steps around inference."""
+    """What the pipeline needs of a model (:class:`~ovseg.segmenter.Segmenter` is one): a request
+    queue per network input size and the three per-frame steps around inference.
+
+    ``infer_queues(nireq)`` returns, per input size, an :class:`openvino.AsyncInferQueue` or an
+    object with the same surface as the pipeline uses it (``len``, ``set_callback``,
+    ``get_idle_request_id``, ``[i]`` giving a request whose input tensors ``fill_inputs`` writes
+    and whose ``latency`` and outputs (:func:`ovseg.model.request_outputs`) the callback reads,
+    ``start_async(userdata=)``, ``wait_all``): :class:`ovseg.remote.RemoteInferQueue` for a
+    served model. ``nireq=None``: the model's own choice."""
 
     device: str
 
-    @property
-    def compiled_models(self) -> Mapping[tuple[int, int], ov.CompiledModel]: ...
+    def infer_queues(self, nireq: int | None) -> Mapping[tuple[int, int], Any]: ...
 
     def input_hw_for(self, image_hw: tuple[int, int]) -> tuple[int, int]: ...
 
@@ -143,9 +149,7 @@ class Pipeline:
             raise ConfigError(f"expected max_in_flight >= 1 (or None for 2 x nireq), got {max_in_flight!r}")
         self.segmenter = segmenter
         self._queues: dict[tuple[int, int], ov.AsyncInferQueue] = {}
-        for input_hw, compiled in segmenter.compiled_models.items():
-            size = nireq if nireq is not None else optimal_requests(compiled)
-            infer_queue = ov.AsyncInferQueue(compiled, size)
+        for input_hw, infer_queue in segmenter.infer_queues(nireq).items():
             # A bound method would make a cycle through C++ (queue -> callback -> pipeline ->
             # queue) that Python's collector cannot see: every pipeline, its requests and their
             # output tensors would live forever. The callback holds the pipeline weakly.
