@@ -272,10 +272,12 @@ def reshape_input(model: ov.Model, input_hw: tuple[int, int]) -> ov.Model:
     return clone
 
 
-def compiled_property(compiled: ov.CompiledModel, name: str) -> str:
-    """A compiled model's property as text (``""`` when the plugin does not have it): types by
-    name (``f32``, not ``<Type: 'float32'>``), enums by name (``THROUGHPUT``), lists joined by
-    commas (``EXECUTION_DEVICES``)."""
+def compiled_property(compiled: ov.CompiledModel | None, name: str) -> str:
+    """A compiled model's property as text (``""`` when the plugin does not have it, or there is
+    no compiled model: a served one): types by name (``f32``, not ``<Type: 'float32'>``), enums
+    by name (``THROUGHPUT``), lists joined by commas (``EXECUTION_DEVICES``)."""
+    if compiled is None:
+        return ""
     try:
         value = compiled.get_property(name)
     except (RuntimeError, TypeError):

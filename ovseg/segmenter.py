@@ -196,8 +196,14 @@ class Segmenter:
         return self.info.path
 
     @property
+    def input_sizes(self) -> tuple[tuple[int, int], ...]:
+        """The network input sizes frames go through (two for ``short-long``; one for a served model)."""
+        return tuple(self._compiled) or (self.info.input_hw,)
+
+    @property
     def compiled_models(self) -> Mapping[tuple[int, int], ov.CompiledModel]:
-        """The compiled model per network input size (one, or two for ``short-long``)."""
+        """The compiled model per network input size (one, or two for ``short-long``; none for a
+        served model)."""
         return dict(self._compiled)
 
     def infer_queues(self, nireq: int | None = None) -> dict[tuple[int, int], Any]:

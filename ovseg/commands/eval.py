@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     config = compile_config(args)
     config.setdefault("PERFORMANCE_HINT", "THROUGHPUT")
     segmenter = segmenter_from_args(args, threshold=0.0, paste=args.paste, resize=args.resize, config=config)
-    precision = compiled_property(next(iter(segmenter.compiled_models.values())), "INFERENCE_PRECISION_HINT")
+    precision = compiled_property(next(iter(segmenter.compiled_models.values()), None), "INFERENCE_PRECISION_HINT")
     print(f"model {args.model} on {args.device}, {len(entries)} image(s), resize {segmenter.resize}, paste {args.paste}, "
           f"precision {precision or 'unknown'}", file=sys.stderr)
     with tqdm(total=len(entries), unit="img", desc="eval", file=sys.stderr, disable=None) as bar:
