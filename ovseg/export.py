@@ -125,8 +125,8 @@ def export_slim(model: str | Path, output: str | Path, *, cache: str | Path | No
     source, info = read_model(model, cache=cache)
     if output.resolve() == info.path.resolve():
         raise ConfigError(f"expected an output other than the model itself, got {output}")
-    before = _producer(source, "raw_masks").get_partial_shape()
     slim = slim_model(source, where=info.path.name)
+    before = _producer(source, "raw_masks").get_partial_shape()
     save_ir(slim, output)
     after = next(p for p in ports_of(slim.outputs) if "raw_masks" in p.names)
     report = ExportReport(
