@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..options import BOX_CONVENTIONS, CARD_PASTE, PASTE_MODES, RESIZE_POLICIES
-from .common import add_model_options, compile_config, positive_int_arg, segmenter_from_args
+from .common import add_model_options, compile_config, positive_int_arg, refuse_local_options, segmenter_from_args
 
 
 def _image_ids(text: str) -> list[int]:
@@ -59,6 +59,8 @@ def run(args: argparse.Namespace) -> int:
     from ..evaluation import eval_settings, evaluate_model, load_annotations, select_images
     from ..files import atomic_write, check_writable
     from ..model import compiled_property
+
+    refuse_local_options(args)  # a URL with local compile options: one line, before any work
 
     check_writable(args.results)
     check_writable(args.stats)
