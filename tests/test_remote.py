@@ -336,3 +336,31 @@ def test_results_are_the_same_type_and_order_when_remote(server: TritonServer, m
         assert_same_result(a, b)
     remote.close()
     assert_same_result(local(frames[0]), remote(frames[0]))  # reconnects after close
+
+
+def test_a_request_too_large_for_the_server(tmp_path: Path):
+    """A v2 gRPC server that takes messages up to 2 MB (gRPC's default is 4 MB; KServe's and
+    OVMS's are limits of the same kind): a 320x240 model's 0.9 MB request goes through, a
+    480x640 one's 3.7 MB request is refused, that frame fails in one line, the stream ends."""
+    from . import v2_grpc
+
+    small = save_model(maskrcnn_model([1], [0.9], [[0, 0, 1, 1]], boxes_relative=True, input_hw=(240, 320), num_channels=2),
+                       tmp_path / "small.xml")
+    large = save_model(maskrcnn_model([1], [0.9], [[0, 0, 1, 1]], boxes_relative=True, num_channels=2), tmp_path / "large.xml")
+    image = frames_of(1, (480, 640))[0]
+    for name, xml in (("small", small), ("large", large)):
+        server, port = v2_grpc.start(name, xml, max_receive_bytes=2 * 1024 * 1024)
+        try:
+            seg = ovseg.Segmenter(f"grpc://127.0.0.1:{port}/{name}", remote_timeout_s=20)
+            if name == "small":
+                assert_same_result(ovseg.Segmenter(small, config=F32)(image), seg(image))
+                continue
+            with pytest.raises(InferenceError, match=r"large: inference failed: .*(larger than max|RESOURCE_EXHAUSTED)") as caught:
+                seg(image)
+            one_line(caught.value)
+            stream = seg.stream([image] * 6, nireq=3)
+            with pytest.raises(InferenceError, match=r"larger than max|RESOURCE_EXHAUSTED"):
+                next(stream)
+            assert next(stream, None) is None
+        finally:
+            server.stop(0)
