@@ -298,7 +298,8 @@ def test_server_stopping_mid_stream_fails_the_frames_in_flight(triton_env: Path,
         pytest.skip(str(error))
     try:
         url = srv.grpc_url("tiny") if protocol == "grpc" else srv.http_url("tiny")
-        seg = ovseg.Segmenter(url, remote_timeout_s=10)
+        seg = ovseg.Segmenter(url, remote_timeout_s=30)
+        seg(frames_of(1, (240, 320))[0])  # the server answers (a loaded machine makes the first call slow)
         done = 0
         start = time.monotonic()
         with pytest.raises(InferenceError) as caught:
@@ -307,7 +308,7 @@ def test_server_stopping_mid_stream_fails_the_frames_in_flight(triton_env: Path,
                 if done == 3:
                     srv.kill_now()
         assert url in one_line(caught.value)
-        assert 3 <= done < 20 and time.monotonic() - start < 30
+        assert 3 <= done < 20 and time.monotonic() - start < 60, (done, str(caught.value))
     finally:
         srv.stop()
 
