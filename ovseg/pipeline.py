@@ -24,9 +24,12 @@ Guarantees:
 - **Clean shutdown**: when the caller stops early (``break``, ``close()``, garbage collection),
   the generator waits for the requests in flight and stops its decode thread.
 
-One :class:`~openvino.AsyncInferQueue` is created per network input size, so the
+One request queue is made per network input size (``StreamModel.infer_queues``), so the
 ``short-long`` resize policy (landscape frames at 480x640, portrait at 640x480) streams with
-both compiled models, each with its own requests.
+both compiled models, each with its own requests. A local model's queue is an
+:class:`~openvino.AsyncInferQueue`; a served model's (``Segmenter("grpc://...")``) is
+:class:`ovseg.remote.RemoteInferQueue`, with the same surface, so everything above holds over
+the network too.
 """
 
 from __future__ import annotations
