@@ -23,6 +23,7 @@ the network path costs on top of the same inference, not a second machine's gain
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import sys
 import tempfile
@@ -112,6 +113,7 @@ def main() -> None:
     finally:
         if server is not None:
             server.stop()
+        shutil.rmtree(work, ignore_errors=True)
 
     print(machine())
     print(f"model {Path(args.model).name}, e2e{' (preloaded)' if args.preload else ' (JPEG read every frame)'}, "
