@@ -37,8 +37,9 @@ from .errors import ConfigError
 from .images import read_image
 from .jpeg import read_image_reduced
 from .model import compiled_property
-from .options import DEFAULT_BENCH_S, HINTS, INFER_PRECISIONS
+from .options import DEFAULT_BENCH_S, DEFAULT_REMOTE_TIMEOUT_S, HINTS, INFER_PRECISIONS
 from .pipeline import Pipeline, optimal_requests
+from .remote_url import looks_remote
 from .segmenter import Segmenter
 from .sources import Frame
 
@@ -88,6 +89,9 @@ class BenchOptions:
         warmup: run one inference before measuring (``benchmark_app``'s first inference).
         reduced_read: ``e2e`` only: read large JPEGs at a reduced scale in libjpeg
             (:mod:`ovseg.jpeg`; results still in full-size coordinates).
+        remote_timeout_s: a served model's (``model`` a URL) bound of every call, seconds; the
+            compile options (``device``, ``hint``, ``nstreams``, ``nthreads``, ``infer_precision``,
+            ``cache_dir``) do not apply to it.
     """
 
     model: str | Path
@@ -110,6 +114,7 @@ class BenchOptions:
     resize: str | None = None
     warmup: bool = True
     reduced_read: bool = False
+    remote_timeout_s: float = DEFAULT_REMOTE_TIMEOUT_S
 
     def __post_init__(self) -> None:
         if self.mode not in ("infer", "e2e"):
@@ -292,14 +297,14 @@ def synthetic_frame(image_hw: tuple[int, int], seed: int = 0) -> np.ndarray:
 
 
 def _setup(seg: Segmenter, options: BenchOptions, nireq: int) -> dict[str, str]:
-    compiled = next(iter(seg.compiled_models.values()))
+    compiled = next(iter(seg.compiled_models.values()), None)  # None: a served model
 
     def prop(name: str) -> str:
         return compiled_property(compiled, name)
 
     return {
         "topology": seg.model_path.stem,
-        "target device": options.device,
+        "target device": seg.device if seg.remote_url else options.device,
         "API": "async",
         "inference_only": str(options.mode == "infer"),
         "mode": options.mode,
@@ -312,7 +317,7 @@ def _setup(seg: Segmenter, options: BenchOptions, nireq: int) -> dict[str, str]:
         "number of parallel infer requests": str(nireq),
         "duration (ms)": f"{options.duration_s * 1e3:.0f}",
         f"number of {options.device} streams": prop("NUM_STREAMS"),
-        "input sizes": ",".join(f"{h}x{w}" for h, w in seg.compiled_models),
+        "input sizes": ",".join(f"{h}x{w}" for h, w in seg.input_sizes),
         "threshold": f"{seg.threshold:g}",
         "paste": seg.paste,
         "resize": seg.resize,
@@ -343,8 +348,11 @@ def _oriented(seg: Segmenter, frame: np.ndarray, input_hw: tuple[int, int]) -> n
 def _run_infer(seg: Segmenter, options: BenchOptions, frames: Sequence[np.ndarray]) -> _Loop:
     """benchmark_app's ``async_inference_only`` loop on ovseg-prepared tensors, after its warm-up
     (one inference on one of the measured requests, whose latency is the first inference time)."""
-    compiled = seg.compiled_models[seg.info.input_hw]
-    infer_queue = ov.AsyncInferQueue(compiled, options.nireq or optimal_requests(compiled))
+    if seg.remote_url is not None:  # requests to the server, as many in flight
+        infer_queue = seg.infer_queues(options.nireq)[seg.info.input_hw]
+    else:
+        compiled = seg.compiled_models[seg.info.input_hw]
+        infer_queue = ov.AsyncInferQueue(compiled, options.nireq or optimal_requests(compiled))
     nireq = len(infer_queue)
     for i, request in enumerate(infer_queue):
         # Infer mode runs the model's own input size (as benchmark_app does).
@@ -400,7 +408,7 @@ def _run_e2e(seg: Segmenter, options: BenchOptions, preloaded: Sequence[Any] | N
     pipe = Pipeline(seg, nireq=options.nireq)
     first_ms = math.nan
     if options.warmup:
-        warm = list(pipe.stream(_oriented(seg, probe, hw) for hw in seg.compiled_models))
+        warm = list(pipe.stream(_oriented(seg, probe, hw) for hw in seg.input_sizes))
         first_ms = float(warm[0].speed_ms.get("infer", math.nan))
     paths, read = options.inputs, _reader(seg, options.reduced_read)
     starts: deque[tuple[float, float]] = deque()
@@ -445,14 +453,13 @@ def run_bench(options: BenchOptions, *, core: ov.Core | None = None) -> BenchRep
         ImageError: an input image cannot be decoded.
         ConfigError: inconsistent options (see :class:`BenchOptions`).
     """
+    local: dict[str, Any] = {"device": options.device, "config": compile_properties(options), "core": core,
+                             "cache_dir": options.model_cache}
     seg = Segmenter(
         options.model,
-        device=options.device,
         threshold=options.threshold,
-        config=compile_properties(options),
         resize=options.resize,  # type: ignore[arg-type]
-        core=core,
-        cache_dir=options.model_cache,
+        **({"remote_timeout_s": options.remote_timeout_s} if looks_remote(options.model) else local),
         **({"paste": options.paste} if options.paste else {}),
     )
     logger.info("compiled %s for %s in %.1f ms", seg.model_path.name, options.device, seg.compile_ms)

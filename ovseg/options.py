@@ -30,6 +30,8 @@ __all__ = [
     "SERVE_MAX_UPLOAD_MB",
     "SERVE_MAX_PIXELS",
     "SERVE_MAX_REQUEST_MB",
+    "REMOTE_INSTALL_HINT",
+    "DEFAULT_REMOTE_TIMEOUT_S",
 ]
 
 #: ``legacy``: Detectron1 / OMZ ``segm_postprocess`` (the protocol behind the card's AP);
@@ -84,3 +86,7 @@ SERVE_GRPC_PORT = 8081
 SERVE_MAX_UPLOAD_MB = 32.0
 SERVE_MAX_PIXELS = 40_000_000
 SERVE_MAX_REQUEST_MB = 128.0
+#: A model URL (grpc://, http://) needs the KServe v2 client library.
+REMOTE_INSTALL_HINT = 'pip install "ovseg[remote]"'
+#: Bound of every call to a served model (its metadata, each inference), seconds.
+DEFAULT_REMOTE_TIMEOUT_S = 60.0

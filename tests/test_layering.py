@@ -17,24 +17,24 @@ PACKAGE = Path(__file__).resolve().parents[1] / "ovseg"
 
 # A module may import only modules of a lower layer.
 LAYER = {
-    "_version": 0, "errors": 0, "options": 0, "suggest": 0,
+    "_version": 0, "errors": 0, "options": 0, "suggest": 0, "remote_url": 1, "ports": 1,
     "labels": 1, "files": 1, "rle": 1, "adapters": 1, "images": 1,
     "result": 2, "preprocess": 2, "catalog": 2, "jpeg": 2,
     "sinks": 4, "uploads": 4, "cache": 3, "decode": 3, "coco": 3, "draw": 3, "controls": 3, "video": 3, "background": 3, "synthetic": 3,
     "sources": 3, "track": 3,
     "capture": 4,
     "window": 4, "download": 4, "model": 4,
-    "pipeline": 5, "multi": 5, "quantize": 5,
+    "pipeline": 5, "multi": 5, "quantize": 5, "remote": 5, "export": 5,
     "segmenter": 6,
     "evaluation": 7, "bench": 7, "serve": 7, "demo": 7, "mosaic": 7,
     "commands": 8,
     "cli": 9,
     "__main__": 10, "__init__": 10,
 }
-OPENVINO_ALLOWED = {"model", "pipeline", "segmenter", "bench", "evaluation", "synthetic", "quantize", "serve", "commands"}
+OPENVINO_ALLOWED = {"export", "model", "pipeline", "segmenter", "bench", "evaluation", "synthetic", "quantize", "serve", "commands"}
 PYCOCOTOOLS_ALLOWED = {"coco", "evaluation", "quantize"}
 #: Optional engines (extras) and the one module of their integration.
-ENGINES = {"kserve": {"serve"}, "uvicorn": {"serve"}, "grpc": {"serve"}}
+ENGINES = {"kserve": {"serve"}, "uvicorn": {"serve"}, "grpc": {"serve"}, "tritonclient": {"remote"}}
 
 
 def imports(path: Path) -> tuple[set[str], set[str]]:

@@ -21,6 +21,7 @@ from .common import (
     compile_config,
     positive_int_arg,
     quiet_opencv,
+    refuse_local_options,
     segmenter_from_args,
     tracker_for,
     tracking_overrides,
@@ -126,6 +127,8 @@ def run(args: argparse.Namespace) -> int:
     from ..files import atomic_write, check_folder, check_writable
     from ..sinks import CocoResults, coco_image_id, image_document
     from ..sources import ImageSource, open_sources, safe_name
+
+    refuse_local_options(args)  # a URL with local compile options: one line, before any work
 
     if args.reduced_read and args.overlay:
         raise ConfigError("expected --reduced-read with --no-overlay (overlays are drawn on the full-size image), "

@@ -41,7 +41,7 @@ def register(sub: Any) -> None:
         "(an encoded JPEG or PNG in, ovseg predict's per-image JSON out, for curl or a browser). Both listen on --host "
         "only (default 127.0.0.1: this machine). SIGINT or SIGTERM stops it.",
     )
-    add_model_options(parser, positional=True)
+    add_model_options(parser, positional=True, remote=False)
     parser.add_argument("--host", default="127.0.0.1",
                         help="the one address to listen on (default 127.0.0.1; 0.0.0.0 exposes the server to every network "
                         "the machine is on: no authentication, no TLS)")
@@ -64,6 +64,11 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..remote_url import looks_remote
+
+    if looks_remote(args.model):
+        raise ConfigError(f"expected a model to serve from here (IR .xml, .onnx or a catalogue name), got the served "
+                          f"model {args.model}: point its clients at that server instead")
     try:
         from ..serve import ServeOptions, Server, serve
     except ImportError as error:
