@@ -136,12 +136,22 @@ class Actor:
 
 
 @dataclass
+class Wall:
+    """A static occluder that is no object (a pillar): drawn at depth ``z``, never in the ground truth."""
+
+    x0: int
+    pixels: np.ndarray  # uint8 (480, w, 3), full frame height
+    z: int
+
+
+@dataclass
 class Sequence:
     name: str
     kind: str
     frames: int
     background: np.ndarray
     actors: list[Actor]
+    walls: list[Wall] = field(default_factory=list)
     images: list[np.ndarray] = field(default_factory=list)
     gt: list[list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]] = field(default_factory=list)
     """per frame: (actor index, box xyxy, crop bool, offset (x, y)) of each visible actor."""
@@ -160,11 +170,17 @@ def render(seq: Sequence) -> None:
     height, width = FRAME_HW
     scaled = [_scaled(a.cutout, a.height) for a in seq.actors]
     full_area = [int(m.sum()) for _, m in scaled]
-    order = sorted(range(len(seq.actors)), key=lambda i: seq.actors[i].z)
+    # actors as 0.., walls as -2, -3, ...; equal depths: walls first
+    order = sorted([(a.z, 1, i) for i, a in enumerate(seq.actors)] + [(w.z, 0, -2 - k) for k, w in enumerate(seq.walls)])
     for t in range(seq.frames):
         image = seq.background.copy()
         owner = np.full(FRAME_HW, -1, dtype=np.int32)
-        for i in order:
+        for _, _, i in order:
+            if i < 0:
+                wall = seq.walls[-2 - i]
+                image[:, wall.x0 : wall.x0 + wall.pixels.shape[1]] = wall.pixels
+                owner[:, wall.x0 : wall.x0 + wall.pixels.shape[1]] = i
+                continue
             c = seq.actors[i].centre(t)
             if c is None:
                 continue
@@ -201,12 +217,13 @@ def gaps(seq: Sequence) -> list[int]:
     return sorted(out)
 
 
-def build_sequences(fixtures: Path, variants: int) -> list[Sequence]:
+def build_sequences(fixtures: Path, variants: int, wall_seeds: int = 0) -> list[Sequence]:
     cut = load_cutouts(fixtures)
     others = [c for name in ("sheep", "motorcycle", "chair", "bowl", "banana", "surfboard") for c in cut.get(name, [])]
     # People tall enough to be seen whole, narrow enough to be occluded.
     people = [p for p in cut["person"] if 1.3 < p.mask.shape[0] / p.mask.shape[1] < 4.5]
     seqs = [s for v in range(variants) for s in _variant(fixtures, v, people, others)]
+    seqs += [_wall_sequence(fixtures, seed, people, others) for seed in range(wall_seeds)]
     for seq in seqs:
         render(seq)
     return seqs
@@ -254,6 +271,44 @@ def _variant(fixtures: Path, v: int, people: list[Cutout], others: list[Cutout])
             Actor(person(10), 240, mirror([(0, 520, 260), (30, 520, 260), (65, 700, 270)]), z=0),
         ]),
     ]
+
+
+def _wall_sequence(fixtures: Path, seed: int, people: list[Cutout], others: list[Cutout]) -> Sequence:
+    """``occlusion-wall``, drawn at random from ``seed``: a pillar (a darkened strip of another
+    blurred background, 150-200 px wide, no object) stands near the middle; two people (same
+    class) walk behind it from opposite sides and meet behind it (each hidden ~20-45 frames; who
+    comes out where only the motion tells), a third person follows the first at another speed
+    and height, and one other object passes in front of the pillar. Speeds 3-6 px a frame, 90
+    frames."""
+    rng = np.random.default_rng(1000 + seed)
+    n = 90
+    width = FRAME_HW[1]
+    wall_w = int(rng.integers(150, 201))
+    wall_x0 = int(rng.integers(width // 2 - wall_w // 2 - 60, width // 2 - wall_w // 2 + 61))
+    wall_c = wall_x0 + wall_w / 2
+    strip = load_background(fixtures, BACKGROUNDS[(seed + 5) % len(BACKGROUNDS)])
+    s0 = int(rng.integers(0, width - wall_w))
+    pixels = (strip[:, s0 : s0 + wall_w].astype(np.float32) * 0.6).astype(np.uint8)
+    walkers = rng.choice(len(people), 3, replace=False)
+    meet = int(rng.integers(35, 56))  # frame the two meet behind the pillar's centre
+    v1, v2, v3 = rng.uniform(3.0, 6.0, 3)
+    y1, y2, y3 = rng.uniform(270, 320, 3)
+    h1, h2, h3 = rng.integers(185, 236, 3)
+    sign = 1.0 if seed % 2 == 0 else -1.0  # the first walker's direction
+
+    def path(x_at: float, t_at: int, v: float, y: float) -> list[tuple[int, float, float]]:
+        """Straight at ``v`` px a frame, at ``x_at`` in frame ``t_at`` (off-screen at times)."""
+        return [(0, x_at - v * t_at, y), (n - 1, x_at + v * (n - 1 - t_at), y)]
+
+    follow = int(rng.integers(10, 26))  # frames after the first
+    other = others[int(rng.integers(0, len(others)))]
+    return Sequence(f"occlusion-wall-{seed}", "occlusion-wall", n, load_background(fixtures, BACKGROUNDS[seed % len(BACKGROUNDS)]), [
+        Actor(people[walkers[0]], int(h1), path(wall_c, meet, sign * v1, y1), z=1),
+        Actor(people[walkers[1]], int(h2), path(wall_c, meet, -sign * v2, y2), z=0),
+        Actor(people[walkers[2]], int(h3), path(wall_c, meet + follow, sign * v3, y3), z=2),
+        Actor(other, int(rng.integers(100, 131)), path(wall_c, int(rng.integers(30, 61)), -sign * float(rng.uniform(2, 5)),
+                                                      float(rng.uniform(80, 140))), z=5),
+    ], walls=[Wall(wall_x0, pixels, z=3)])
 
 
 # -- the model ---------------------------------------------------------------------------------
@@ -332,6 +387,33 @@ def score(per_seq: dict[str, dict]) -> dict[str, float]:
     }
 
 
+# -- the tracker as it was: the before of the cost table ---------------------------------------------
+
+
+BASELINE_REV = "93efb76"  # ovseg/track.py before the vectorized mask-bytetrack (issue 13's cost goal)
+
+
+def load_baseline(rev: str = BASELINE_REV) -> object:
+    """``ovseg/track.py`` at git revision ``rev``, imported as ``ovseg._track_<rev>`` (its relative
+    imports resolve in today's ovseg; its Result is today's)."""
+    import importlib.util
+    import subprocess
+    import tempfile
+
+    root = Path(__file__).resolve().parents[1]
+    source = subprocess.run(["git", "-C", str(root), "show", f"{rev}:ovseg/track.py"], capture_output=True, text=True,
+                            check=True, timeout=30).stdout
+    name = f"ovseg._track_{rev}"
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "track.py"
+        path.write_text(source)
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return module
+
+
 # -- cost at 20 instances on 1080p -------------------------------------------------------------
 
 
@@ -378,6 +460,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fixtures", type=Path, default=FIXTURES)
     parser.add_argument("--model", type=Path, default=None, help="default: the fixture stand-in model")
     parser.add_argument("--variants", type=int, default=2)
+    parser.add_argument("--wall-seeds", type=int, default=6, help="occlusion-wall sequences (one per seed)")
     parser.add_argument("--trackers", default=",".join(TRACKERS), help=f"comma-separated, of {', '.join(TRACKERS)}")
     parser.add_argument("--cache", type=Path, default=Path("/tmp/ovseg-tracking-cache"))
     parser.add_argument("--no-cache", action="store_true")
@@ -394,7 +477,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"CPU: {machine()}")
     print(f"numpy {np.__version__}, OpenCV {cv2.__version__}")
     start = time.perf_counter()
-    seqs = build_sequences(args.fixtures, args.variants)
+    seqs = build_sequences(args.fixtures, args.variants, args.wall_seeds)
     print(f"rendered {len(seqs)} sequences, {sum(s.frames for s in seqs)} frames of {FRAME_HW[1]}x{FRAME_HW[0]} at "
           f"{FPS:g} fps in {time.perf_counter() - start:.1f} s")
     for s in seqs:

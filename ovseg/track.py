@@ -7,7 +7,7 @@ frame in order::
     for res in tracker.track(seg.stream(frames)):       # or ovseg.track.track(results, "omz")
         res.track_ids                                   # int32 (N,), -1 where unconfirmed
 
-``tracker.update(result)`` returns ``dataclasses.replace(result, track_ids=...)``: the same
+``tracker.update(result)`` returns a copy of ``result`` with ``track_ids`` set: the same
 instances in the same (score) order, none added or removed, only the ids set. Trackers:
 
 - :class:`OmzTracker` (``"omz"``): the Open Model Zoo instance_segmentation_demo's
@@ -38,12 +38,13 @@ frame (another stream fed by mistake) raises :class:`~ovseg.errors.TrackingError
 
 from __future__ import annotations
 
-import dataclasses
+import copy
 import logging
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, ClassVar, Literal
 
+import cv2
 import numpy as np
 
 from .errors import TrackingError
@@ -61,6 +62,7 @@ __all__ = [
     "make_tracker",
     "track",
     "mask_iou",
+    "mask_areas",
     "box_iou",
 ]
 
@@ -79,6 +81,18 @@ def _crop_rects(crops: Sequence[np.ndarray], offsets: np.ndarray) -> np.ndarray:
     offsets = np.asarray(offsets, dtype=np.int64).reshape(-1, 2)
     sizes = np.array([c.shape[:2] for c in crops], dtype=np.int64).reshape(-1, 2)  # (h, w)
     return np.concatenate([offsets, offsets + sizes[:, ::-1]], axis=1)
+
+
+def mask_areas(crops: Sequence[np.ndarray]) -> np.ndarray:
+    """int64 ``(N,)`` pixel count of each bool mask crop (``Result.areas()``, OpenCV's count)."""
+    count = cv2.countNonZero
+    return np.array([count(np.ascontiguousarray(c, dtype=np.bool_).view(np.uint8)) if c.size else 0 for c in crops],
+                    dtype=np.int64)
+
+
+def _bool_rows(crops: Sequence[np.ndarray], used: np.ndarray) -> dict[int, np.ndarray]:
+    """The crops of indices ``used`` as C-contiguous bool arrays (the same objects where they are)."""
+    return {k: np.ascontiguousarray(crops[k], dtype=np.bool_) for k in set(used.tolist())}
 
 
 def mask_iou(
@@ -122,9 +136,9 @@ def mask_iou(
     if not todo.any():
         return out
     if areas_a is None:
-        areas_a = np.array([np.count_nonzero(c) for c in crops_a], dtype=np.int64)
+        areas_a = mask_areas(crops_a)
     if areas_b is None:
-        areas_b = np.array([np.count_nonzero(c) for c in crops_b], dtype=np.int64)
+        areas_b = mask_areas(crops_b)
     aa = np.asarray(areas_a, dtype=np.int64)[:, None]
     ab = np.asarray(areas_b, dtype=np.int64)[None, :]
     if np.any(np.asarray(skip_below) > 0.0):
@@ -134,14 +148,18 @@ def mask_iou(
             bound = np.where(todo, most / np.maximum(aa + ab - most, 1), 0.0)
         todo &= bound >= skip_below
     rows, cols = np.nonzero(todo)
+    crops_a, crops_b = _bool_rows(crops_a, rows), _bool_rows(crops_b, cols)
+    # One AND and one count per pair, on the overlap rectangle of the two crops (OpenCV on the
+    # bool crops' uint8 views: rows of a crop are contiguous, the slices are strided views).
+    bitwise_and, count = cv2.bitwise_and, cv2.countNonZero
     for i, j, ax, ay, bx, by, sx0, sy0, sx1, sy1, ua, ub in zip(
         rows.tolist(), cols.tolist(), ra[rows, 0].tolist(), ra[rows, 1].tolist(), rb[cols, 0].tolist(),
         rb[cols, 1].tolist(), x0[rows, cols].tolist(), y0[rows, cols].tolist(), x1[rows, cols].tolist(),
         y1[rows, cols].tolist(), aa[rows, 0].tolist(), ab[0, cols].tolist(), strict=True,
     ):
-        a = crops_a[i][sy0 - ay : sy1 - ay, sx0 - ax : sx1 - ax]
-        b = crops_b[j][sy0 - by : sy1 - by, sx0 - bx : sx1 - bx]
-        inter = int(np.count_nonzero(a & b))
+        a = crops_a[i][sy0 - ay : sy1 - ay, sx0 - ax : sx1 - ax].view(np.uint8)
+        b = crops_b[j][sy0 - by : sy1 - by, sx0 - bx : sx1 - bx].view(np.uint8)
+        inter = count(bitwise_and(a, b))
         union = ua + ub - inter
         out[i, j] = inter / union if union > 0 else 0.0
     return out
@@ -205,7 +223,14 @@ class Tracker:
         ids = np.full(len(result), -1, dtype=np.int32)
         view = result if finite.all() else result[finite]
         ids[finite] = self._assign(view)
-        return dataclasses.replace(result, track_ids=ids)
+        if ids.size and ids.min() < -1:
+            raise TrackingError(f"expected track ids >= -1 from {type(self).__name__}, got {int(ids.min())}")
+        # The same Result with its ids: a shallow copy (its arrays are read-only and shared) rather
+        # than dataclasses.replace, which would check every mask crop again.
+        out = copy.copy(result)
+        ids.flags.writeable = False
+        object.__setattr__(out, "track_ids", ids)
+        return out
 
     def track(self, results: Iterable[Result]) -> Iterator[Result]:
         """``update`` each result of a stream in turn (lazily): ``for res in tracker.track(seg.stream(frames))``."""
@@ -276,7 +301,7 @@ class OmzTracker(Tracker):
 
     def _assign(self, result: Result) -> np.ndarray:
         n, t = len(result), len(self._ids)
-        areas = result.areas()
+        areas = mask_areas(result.mask_crops)
         affinity = np.zeros((n, t), dtype=np.float32)
         if n and t:
             affinity[:] = mask_iou(
@@ -452,26 +477,24 @@ class _BoxKalman:
     """Constant-velocity Kalman filters on ``(cx, cy, w, h)``, one per row, run as arrays.
 
     The noise model is SORT / ByteTrack's: standard deviations proportional to the box
-    height (1/20 for positions, 1/160 for velocities)."""
+    height (1/20 for positions, 1/160 for velocities). Each of the four coordinates and its
+    velocity form an independent pair (the motion, the noises and the measurement never mix
+    coordinates), so the 8x8 covariance is kept as four 2x2 blocks, ``p[:, k] = (var position,
+    covariance, var velocity)`` of coordinate ``k``, and every step is a few elementwise array
+    operations: the same numbers as the full 8x8 filter (``tests/test_track.py`` checks it
+    against one), without a matrix inverse per track."""
 
     def __init__(self) -> None:
         self.x = np.zeros((0, 8))
-        self.p = np.zeros((0, 8, 8))
-        self._f = np.eye(8)
-        self._f[:4, 4:] = np.eye(4)
-        self._h = np.eye(4, 8)
-
-    @staticmethod
-    def _std(h: np.ndarray, weight: float) -> np.ndarray:
-        h = np.maximum(h, 1.0)[:, None]
-        return weight * np.concatenate([h, h, h, h], axis=1)
+        self.p = np.zeros((0, 4, 3))
 
     def add(self, boxes_cxcywh: np.ndarray) -> None:
         z = np.asarray(boxes_cxcywh, dtype=np.float64).reshape(-1, 4)
-        x = np.concatenate([z, np.zeros_like(z)], axis=1)
-        std = np.concatenate([self._std(z[:, 3], 2 / 20), self._std(z[:, 3], 10 / 160)], axis=1)
-        p = np.einsum("ni,ij->nij", std**2, np.eye(8))
-        self.x = np.concatenate([self.x, x])
+        h = np.maximum(z[:, 3], 1.0)[:, None, None]
+        p = np.zeros((len(z), 4, 3))
+        p[:, :, 0:1] = (2 / 20 * h) ** 2
+        p[:, :, 2:3] = (10 / 160 * h) ** 2
+        self.x = np.concatenate([self.x, np.concatenate([z, np.zeros_like(z)], axis=1)])
         self.p = np.concatenate([self.p, p])
 
     def keep(self, rows: np.ndarray) -> None:
@@ -484,21 +507,24 @@ class _BoxKalman:
             return
         if hold_size is not None and hold_size.any():
             self.x[np.flatnonzero(hold_size)[:, None], [6, 7]] = 0.0
-        h = self.x[:, 3]
-        q = np.concatenate([self._std(h, 1 / 20), self._std(h, 1 / 160)], axis=1) ** 2
-        self.x = self.x @ self._f.T
-        self.p = self._f @ self.p @ self._f.T + np.einsum("ni,ij->nij", q, np.eye(8))
+        h = np.maximum(self.x[:, 3], 1.0)[:, None]
+        self.x[:, :4] += self.x[:, 4:]
+        pp, pv, vv = self.p[:, :, 0], self.p[:, :, 1], self.p[:, :, 2]
+        self.p = np.stack([pp + 2 * pv + vv + (h / 20) ** 2, pv + vv, vv + (h / 160) ** 2], axis=2)
 
     def update(self, rows: np.ndarray, boxes_cxcywh: np.ndarray) -> None:
         if not len(rows):
             return
         z = np.asarray(boxes_cxcywh, dtype=np.float64).reshape(-1, 4)
         x, p = self.x[rows], self.p[rows]
-        r = np.einsum("ni,ij->nij", self._std(x[:, 3], 1 / 20) ** 2, np.eye(4))
-        s = self._h @ p @ self._h.T + r
-        k = p @ self._h.T @ np.linalg.inv(s)
-        self.x[rows] = x + np.einsum("nij,nj->ni", k, z - x[:, :4])
-        self.p[rows] = p - k @ self._h @ p
+        r = (np.maximum(x[:, 3], 1.0)[:, None] / 20) ** 2
+        pp, pv, vv = p[:, :, 0], p[:, :, 1], p[:, :, 2]
+        s = pp + r
+        innovation = (z - x[:, :4]) / s
+        x[:, :4] += pp * innovation
+        x[:, 4:] += pv * innovation
+        self.x[rows] = x
+        self.p[rows] = np.stack([pp * r / s, pv * r / s, vv - pv * pv / s], axis=2)
 
     def boxes_xyxy(self) -> np.ndarray:
         c, wh = self.x[:, :2], np.maximum(self.x[:, 2:4], 1.0)
@@ -510,24 +536,26 @@ def _cxcywh(boxes_xyxy: np.ndarray) -> np.ndarray:
     return np.concatenate([(b[:, :2] + b[:, 2:]) / 2, b[:, 2:] - b[:, :2]], axis=1)
 
 
-def _assign(similarity: np.ndarray, minimum: float) -> list[tuple[int, int]]:
+def _assign_arrays(similarity: np.ndarray, minimum: float) -> tuple[np.ndarray, np.ndarray]:
     """Optimal (rows, cols) pairs with similarity >= minimum (scipy's linear_sum_assignment)."""
     if similarity.size == 0:
-        return []
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     from scipy.optimize import linear_sum_assignment  # with the [track] extra
 
     rows, cols = linear_sum_assignment(np.where(similarity >= minimum, similarity, 0.0), maximize=True)
-    return [(int(r), int(c)) for r, c in zip(rows, cols, strict=True) if similarity[r, c] >= minimum]
+    keep = similarity[rows, cols] >= minimum
+    return rows[keep], cols[keep]
 
 
 def _box_iod(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
-    """float64 ``(A, B)``: the share of each box of ``a`` that lies inside each box of ``b``."""
+    """float64 ``(A, B)``: the share of each box of ``a`` that lies inside each box of ``b`` (0 for an empty box of ``a``)."""
     a = np.asarray(boxes_a, dtype=np.float64).reshape(-1, 4)
     b = np.asarray(boxes_b, dtype=np.float64).reshape(-1, 4)
     iw = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
     ih = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
     area = np.clip(a[:, 2] - a[:, 0], 0, None) * np.clip(a[:, 3] - a[:, 1], 0, None)
-    return iw * ih / np.maximum(area, 1e-9)[:, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(area[:, None] > 0, iw * ih / np.where(area > 0, area, 1.0)[:, None], 0.0)
 
 
 _HISTORY = 20  # observations kept per track for the velocity of a lost track
@@ -624,106 +652,118 @@ class MaskByteTrack(Tracker):
         return np.concatenate([centre, size, velocity, [0.0, 0.0]])
 
     def _similarity(
-        self, result: Result, rows: np.ndarray, tracks: np.ndarray, predicted: np.ndarray, areas: np.ndarray
+        self, result: Result, rows: np.ndarray, tracks: np.ndarray, boxes: np.ndarray, areas: np.ndarray
     ) -> np.ndarray:
         """``(len(rows), len(tracks))`` similarity of instances ``rows`` to tracks seen in the
-        previous frame (see ``similarity``)."""
-        if not len(rows) or not len(tracks):
-            return np.zeros((len(rows), len(tracks)))
-        boxes = box_iou(result.boxes[rows], predicted[tracks])
-        if self.similarity == "box":
+        previous frame (see ``similarity``), given their box IoU ``boxes``."""
+        if not len(rows) or not len(tracks) or self.similarity == "box":
             return boxes
         # The least mask IoU that can still reach min_similarity: pairs below are skipped. With
         # "mean", pairs of box IoU < min_similarity / 2 are left to the box IoU alone (their
         # mask IoU would have to be 3 times as high): most overlaps of two different objects.
-        need = 2 * self.min_similarity - boxes if self.similarity == "mean" else np.full_like(boxes, self.min_similarity)
         if self.similarity == "mean":
-            need[boxes < self.min_similarity / 2] = np.inf
+            need = np.where(boxes < self.min_similarity / 2, np.inf, 2 * self.min_similarity - boxes)
+        else:
+            need = np.full_like(boxes, self.min_similarity)
         shift = np.rint(self._kf.x[tracks, :2] - self._mask_centres[tracks]).astype(np.int64)
+        crops = result.mask_crops
         masks = mask_iou(
-            [result.mask_crops[i] for i in rows.tolist()], result.mask_offsets[rows], [self._crops[j] for j in tracks.tolist()],
+            [crops[i] for i in rows.tolist()], result.mask_offsets[rows], [self._crops[j] for j in tracks.tolist()],
             self._offsets[tracks] + shift, areas_a=areas[rows], areas_b=self._areas[tracks], skip_below=need,
         )
-        return {"mask": masks, "mean": (masks + boxes) / 2, "min": np.minimum(masks, boxes)}[self.similarity]
+        if self.similarity == "mean":
+            return (masks + boxes) / 2
+        return masks if self.similarity == "mask" else np.minimum(masks, boxes)
 
-    def _match(self, sim: np.ndarray, rows: np.ndarray, cols: np.ndarray, minimum: float) -> list[tuple[int, int]]:
-        """Optimal pairs (rows[r], cols[c]) of ``sim[r, c] >= minimum``."""
-        return [(int(rows[r]), int(cols[c])) for r, c in _assign(sim, minimum)]
+    @staticmethod
+    def _match(sim: np.ndarray, rows: np.ndarray, cols: np.ndarray, minimum: float) -> tuple[np.ndarray, np.ndarray]:
+        """Optimal pairs ``(rows[r], cols[c])`` of ``sim[r, c] >= minimum``, as two index arrays."""
+        r, c = _assign_arrays(sim, minimum)
+        return rows[r], cols[c]
 
     def _assign(self, result: Result) -> np.ndarray:
         n = len(result)
-        lost_before = self._lost.copy()
+        lost_before = self._lost
         self._kf.predict(hold_size=lost_before > 0)
         predicted = self._kf.boxes_xyxy()
         t = len(self._ids)
-        fresh = np.flatnonzero(lost_before == 0)
-        lost = np.flatnonzero(lost_before > 0)
-        areas = result.areas() if n else np.zeros(0, dtype=np.int64)
-        pairs: list[tuple[int, int]] = []  # (instance, track)
+        boxes = result.boxes.astype(np.float64)
+        areas = mask_areas(result.mask_crops)
+        fresh = lost_before == 0
+        ious = box_iou(boxes, predicted)  # (n, t), every step takes its part
+        track_of = np.full(n, -1, dtype=np.int64)  # the track row each instance went to
+        everyone = np.arange(n)
+
+        def take(rows: np.ndarray, cols: np.ndarray) -> None:
+            track_of[rows] = cols
+
         # 1. instances against the confirmed tracks seen in the previous frame
-        confirmed = fresh[self._ids[fresh] >= 0]
-        pairs += self._match(self._similarity(result, np.arange(n), confirmed, predicted, areas),
-                             np.arange(n), confirmed, self.min_similarity)
+        confirmed = np.flatnonzero(fresh & (self._ids >= 0))
+        take(*self._match(self._similarity(result, everyone, confirmed, ious[:, confirmed], areas),
+                          everyone, confirmed, self.min_similarity))
         # 2. what is left against the lost tracks of the same class, by box IoU
-        left = np.array(sorted(set(range(n)) - {i for i, _ in pairs}), dtype=np.int64)
+        left = np.flatnonzero(track_of < 0)
+        lost = np.flatnonzero(~fresh)
         if len(left) and len(lost):
             # IoU, or the share of the instance inside the predicted box: an object coming out
             # from behind an occluder is first seen as a sliver of itself.
-            sim = np.maximum(box_iou(result.boxes[left], predicted[lost]), _box_iod(result.boxes[left], predicted[lost]))
+            sim = np.maximum(ious[np.ix_(left, lost)], _box_iod(boxes[left], predicted[lost]))
             sim[result.class_ids[left][:, None] != self._classes[lost][None, :]] = 0.0
-            pairs += self._match(sim, left, lost, self.min_similarity)
+            take(*self._match(sim, left, lost, self.min_similarity))
         # 2b. then against the tentative tracks (after the lost ones, as ByteTrack does, so that a
         # half-visible object coming out of an occlusion goes back to its lost track)
-        left = np.array(sorted(set(range(n)) - {i for i, _ in pairs}), dtype=np.int64)
-        tentative = fresh[self._ids[fresh] < 0]
-        pairs += self._match(self._similarity(result, left, tentative, predicted, areas), left, tentative, self.min_similarity)
+        left = np.flatnonzero(track_of < 0)
+        tentative = np.flatnonzero(fresh & (self._ids < 0))
+        take(*self._match(self._similarity(result, left, tentative, ious[np.ix_(left, tentative)], areas),
+                          left, tentative, self.min_similarity))
         # 3. candidates against the fresh tracks still unmatched, by box IoU
+        matched = np.zeros(t, dtype=bool)
+        mine = np.flatnonzero(track_of >= 0)
+        matched[track_of[mine]] = True
         cand = result.candidates
         ok = np.flatnonzero(np.isfinite(cand.boxes).all(axis=1) & np.isfinite(cand.scores))
-        taken = {j for _, j in pairs}
-        open_fresh = np.array([j for j in fresh.tolist() if j not in taken], dtype=np.int64)
-        cand_pairs: list[tuple[int, int]] = []  # (track, candidate)
+        open_fresh = np.flatnonzero(fresh & ~matched)
+        cand_tracks = cand_rows = np.zeros(0, dtype=np.int64)
         if len(ok) and len(open_fresh):
-            cand_pairs = self._match(box_iou(predicted[open_fresh], cand.boxes[ok]), open_fresh, ok, self.min_candidate_iou)
+            cand_tracks, cand_rows = self._match(box_iou(predicted[open_fresh], cand.boxes[ok]), open_fresh, ok,
+                                                 self.min_candidate_iou)
         # updates
-        rows = np.array([j for _, j in pairs] + [j for j, _ in cand_pairs], dtype=np.int64)
-        zs = [result.boxes[i] for i, _ in pairs] + [cand.boxes[c] for _, c in cand_pairs]
-        self._kf.update(rows, _cxcywh(np.array(zs)) if zs else np.zeros((0, 4)))
-        matched = np.zeros(t, dtype=bool)
-        matched[rows] = True
+        whole_boxes = _cxcywh(boxes)
+        self._kf.update(np.concatenate([track_of[mine], cand_tracks]),
+                        np.concatenate([whole_boxes[mine], _cxcywh(cand.boxes[cand_rows])]))
+        matched[cand_tracks] = True
         # A track lost from this frame on moves on as it did while seen whole.
-        for j in np.flatnonzero(~matched & (self._lost == 0)).tolist():
+        for j in np.flatnonzero(~matched & (lost_before == 0)).tolist():
             state = self._whole_state(j)
             if state is not None:
                 self._kf.x[j] = state
         self._hits = np.where(matched, self._hits + 1, 0)
         self._lost = np.where(matched, 0, self._lost + 1)
-        whole_boxes = _cxcywh(result.boxes)
-        centres = whole_boxes[:, :2]
-        for i, j in pairs:
-            self._history[j].append((self._frames, *whole_boxes[i].tolist()))
+        rows = track_of[mine]
+        for i, j, box in zip(mine.tolist(), rows.tolist(), whole_boxes[mine].tolist(), strict=True):
+            self._history[j].append((self._frames, *box))
             self._crops[j] = result.mask_crops[i]
-            self._offsets[j] = result.mask_offsets[i]
-            self._mask_centres[j] = centres[i]
-            self._areas[j] = areas[i]
-            self._classes[j] = result.class_ids[i]
+        self._offsets[rows] = result.mask_offsets[mine]
+        self._mask_centres[rows] = whole_boxes[mine, :2]
+        self._areas[rows] = areas[mine]
+        self._classes[rows] = result.class_ids[mine]
         confirm = (self._ids < 0) & matched & (self._hits >= self.min_hits)
         self._ids[confirm] = np.arange(self._next_id, self._next_id + int(confirm.sum()))
         self._next_id += int(confirm.sum())
         ids = np.full(n, -1, dtype=np.int64)
-        for i, j in pairs:
-            ids[i] = self._ids[j]
+        ids[mine] = self._ids[rows]
         # drop tentative tracks that missed, and confirmed ones lost too long
         alive = np.flatnonzero(np.where(self._ids < 0, matched, self._lost <= self.max_lost))
-        self._kf.keep(alive)
-        for name in ("_ids", "_classes", "_hits", "_lost", "_offsets", "_mask_centres", "_areas"):
-            setattr(self, name, getattr(self, name)[alive])
-        self._crops = [self._crops[j] for j in alive.tolist()]
-        self._history = [self._history[j] for j in alive.tolist()]
+        if len(alive) < t:
+            self._kf.keep(alive)
+            for name in ("_ids", "_classes", "_hits", "_lost", "_offsets", "_mask_centres", "_areas"):
+                setattr(self, name, getattr(self, name)[alive])
+            self._crops = [self._crops[j] for j in alive.tolist()]
+            self._history = [self._history[j] for j in alive.tolist()]
         # 4. new tracks
-        new = np.array(sorted(set(range(n)) - {i for i, _ in pairs}), dtype=np.int64)
+        new = np.flatnonzero(track_of < 0)
         if len(new):
-            self._kf.add(_cxcywh(result.boxes[new]))
+            self._kf.add(whole_boxes[new])
             first = self._frames == 0 or self.min_hits <= 1
             new_ids = np.arange(self._next_id, self._next_id + len(new)) if first else np.full(len(new), -1)
             if first:
@@ -736,7 +776,7 @@ class MaskByteTrack(Tracker):
             self._crops += [result.mask_crops[i] for i in new.tolist()]
             self._history += [deque([(self._frames, *whole_boxes[i].tolist())], maxlen=_HISTORY) for i in new.tolist()]
             self._offsets = np.concatenate([self._offsets, result.mask_offsets[new].astype(np.int64)])
-            self._mask_centres = np.concatenate([self._mask_centres, centres[new]])
+            self._mask_centres = np.concatenate([self._mask_centres, whole_boxes[new, :2]])
             self._areas = np.concatenate([self._areas, areas[new]])
         self._frames += 1
         return ids
