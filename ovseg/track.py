@@ -597,7 +597,7 @@ class MaskByteTrack(Tracker):
         self,
         *,
         frame_rate: float = 15.0,
-        max_lost_s: float = 3.0,
+        max_lost_s: float = 5.0,
         min_hits: int = 2,
         min_similarity: float = 0.2,
         min_candidate_iou: float = 0.5,
@@ -633,23 +633,40 @@ class MaskByteTrack(Tracker):
         self._offsets = np.zeros((0, 2), dtype=np.int64)
         self._mask_centres = np.zeros((0, 2))  # box centre when the mask was taken
         self._areas = np.zeros(0, dtype=np.int64)
-        self._history: list[deque[tuple[float, ...]]] = []  # (frame, cx, cy, w, h) of the last matches
+        self._history: list[deque[tuple[float, ...]]] = []  # (frame, x0, y0, x1, y1) of the last matches
         self._frames = 0
 
-    def _whole_state(self, j: int) -> np.ndarray | None:
-        """Kalman state ``(cx, cy, w, h, vx, vy, 0, 0)`` of track ``j`` for the current frame,
-        extrapolated from its recent observations of its usual size (within 15 % of its 75th
-        percentile): a box shrinking behind an occluder moves its centre at half speed and would be
-        extrapolated to nothing. ``None`` when there are too few such observations."""
-        obs = np.array(self._history[j], dtype=np.float64).reshape(-1, 5)
-        size = np.percentile(obs[:, 3:5], 75, axis=0)
-        whole = obs[(np.abs(obs[:, 3:5] / np.maximum(size, 1.0) - 1.0) <= 0.15).all(axis=1)]
-        if len(whole) < 3 or whole[-1, 0] - whole[0, 0] < 3:
+    def _lost_state(self, j: int) -> np.ndarray | None:
+        """Kalman state ``(cx, cy, w, h, vx, vy, 0, 0)`` for the current frame of track ``j``, lost
+        in it, from its recent boxes: ``None`` when there are too few (under 3 over 3 frames).
+
+        Occluders stand still (a pillar, a parked object, the image border): of a box's two edges
+        on an axis, one held by an occluder stops while the free one moves with the object (both
+        going in, and coming out). So each edge's velocity is fitted (least squares) and, where
+        the two differ (by > 0.5 px a frame and > 25 %) and move the same way, the faster one is
+        the object's and the box is laid from it at the object's full size (the 90th percentile
+        of its widths and heights); otherwise (seen whole, or growing or shrinking in depth) the
+        centre moves with the edges' mean."""
+        obs = np.array(self._history[j], dtype=np.float64).reshape(-1, 5)  # frame, x0, y0, x1, y1
+        if len(obs) < 3 or obs[-1, 0] - obs[0, 0] < 3:
             return None
-        t = whole[:, 0] - whole[:, 0].mean()
-        velocity = (t @ (whole[:, 1:3] - whole[:, 1:3].mean(axis=0))) / (t @ t)
-        centre = whole[-1, 1:3] + velocity * (self._frames - whole[-1, 0])
-        return np.concatenate([centre, size, velocity, [0.0, 0.0]])
+        t = obs[:, 0] - obs[:, 0].mean()
+        edges = obs[:, 1:]
+        velocity = (t @ (edges - edges.mean(axis=0))) / (t @ t)
+        last = edges.mean(axis=0) + velocity * t[-1]  # the fitted edges at the last match
+        size = np.percentile(edges[:, 2:] - edges[:, :2], 90, axis=0)
+        centre, motion = np.zeros(2), np.zeros(2)
+        for axis in (0, 1):
+            v_low, v_high = velocity[axis], velocity[axis + 2]
+            apart = abs(v_low - v_high) > max(0.5, 0.25 * max(abs(v_low), abs(v_high)))
+            if apart and v_low * v_high >= 0 and abs(v_low) > abs(v_high):  # the low edge is free
+                motion[axis], centre[axis] = v_low, last[axis] + size[axis] / 2
+            elif apart and v_low * v_high >= 0:  # the high edge is free
+                motion[axis], centre[axis] = v_high, last[axis + 2] - size[axis] / 2
+            else:
+                motion[axis], centre[axis] = (v_low + v_high) / 2, (last[axis] + last[axis + 2]) / 2
+        centre += motion * (self._frames - obs[-1, 0])
+        return np.concatenate([centre, size, motion, [0.0, 0.0]])
 
     def _similarity(
         self, result: Result, rows: np.ndarray, tracks: np.ndarray, boxes: np.ndarray, areas: np.ndarray
@@ -734,13 +751,13 @@ class MaskByteTrack(Tracker):
         matched[cand_tracks] = True
         # A track lost from this frame on moves on as it did while seen whole.
         for j in np.flatnonzero(~matched & (lost_before == 0)).tolist():
-            state = self._whole_state(j)
+            state = self._lost_state(j)
             if state is not None:
                 self._kf.x[j] = state
         self._hits = np.where(matched, self._hits + 1, 0)
         self._lost = np.where(matched, 0, self._lost + 1)
         rows = track_of[mine]
-        for i, j, box in zip(mine.tolist(), rows.tolist(), whole_boxes[mine].tolist(), strict=True):
+        for i, j, box in zip(mine.tolist(), rows.tolist(), boxes[mine].tolist(), strict=True):
             self._history[j].append((self._frames, *box))
             self._crops[j] = result.mask_crops[i]
         self._offsets[rows] = result.mask_offsets[mine]
@@ -752,8 +769,12 @@ class MaskByteTrack(Tracker):
         self._next_id += int(confirm.sum())
         ids = np.full(n, -1, dtype=np.int64)
         ids[mine] = self._ids[rows]
-        # drop tentative tracks that missed, and confirmed ones lost too long
-        alive = np.flatnonzero(np.where(self._ids < 0, matched, self._lost <= self.max_lost))
+        # drop tentative tracks that missed, and confirmed ones lost too long or gone out of the
+        # image (their box moved by their motion lies wholly outside it: they left)
+        height, width = result.image_hw
+        x0, y0, x1, y1 = self._kf.boxes_xyxy().T
+        inside = (x1 > 0) & (y1 > 0) & (x0 < width) & (y0 < height)
+        alive = np.flatnonzero(np.where(self._ids < 0, matched, (self._lost <= self.max_lost) & (matched | inside)))
         if len(alive) < t:
             self._kf.keep(alive)
             for name in ("_ids", "_classes", "_hits", "_lost", "_offsets", "_mask_centres", "_areas"):
@@ -774,7 +795,7 @@ class MaskByteTrack(Tracker):
             self._hits = np.concatenate([self._hits, np.ones(len(new), dtype=np.int64)])
             self._lost = np.concatenate([self._lost, np.zeros(len(new), dtype=np.int64)])
             self._crops += [result.mask_crops[i] for i in new.tolist()]
-            self._history += [deque([(self._frames, *whole_boxes[i].tolist())], maxlen=_HISTORY) for i in new.tolist()]
+            self._history += [deque([(self._frames, *boxes[i].tolist())], maxlen=_HISTORY) for i in new.tolist()]
             self._offsets = np.concatenate([self._offsets, result.mask_offsets[new].astype(np.int64)])
             self._mask_centres = np.concatenate([self._mask_centres, whole_boxes[new, :2]])
             self._areas = np.concatenate([self._areas, areas[new]])
