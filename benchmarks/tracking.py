@@ -47,6 +47,7 @@ import pickle
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -441,15 +442,30 @@ def synthetic_stream(frames: int = 60, n: int = 20, seed: int = 0) -> list[Resul
     return out
 
 
-def tracking_cost_ms(name: str, stream: list[Result], repeats: int = 5) -> float:
+def tracking_cost_ms(make: str | Callable[[], object], stream: list[Result], repeats: int = 5) -> float:
+    """Median ``update`` time per frame (ms) of a new tracker (``make``: a name or a factory) per repeat."""
+    return statistics.median(_cost_samples(make, stream, repeats))
+
+
+def _cost_samples(make: str | Callable[[], object], stream: list[Result], repeats: int) -> list[float]:
     per_frame = []
     for _ in range(repeats):
-        tracker = make_tracker(name)
+        tracker = make_tracker(make) if isinstance(make, str) else make()
         for res in stream:
             start = time.perf_counter()
             tracker.update(res)
             per_frame.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(per_frame)
+    return per_frame
+
+
+def side_by_side_ms(makers: dict[str, Callable[[], object]], stream: list[Result], rounds: int = 5) -> dict[str, float]:
+    """Median ms a frame of each tracker, measured in turns (one stream each per round), so that
+    the machine's load falls on all alike."""
+    samples: dict[str, list[float]] = {name: [] for name in makers}
+    for _ in range(rounds):
+        for name, make in makers.items():
+            samples[name] += _cost_samples(make, stream, 1)
+    return {name: statistics.median(v) for name, v in samples.items()}
 
 
 # -- main --------------------------------------------------------------------------------------
@@ -462,6 +478,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", type=int, default=2)
     parser.add_argument("--wall-seeds", type=int, default=6, help="occlusion-wall sequences (one per seed)")
     parser.add_argument("--trackers", default=",".join(TRACKERS), help=f"comma-separated, of {', '.join(TRACKERS)}")
+    parser.add_argument("--baseline", default=BASELINE_REV,
+                        help="git revision whose mask-bytetrack is scored and timed beside today's ('' for none)")
     parser.add_argument("--cache", type=Path, default=Path("/tmp/ovseg-tracking-cache"))
     parser.add_argument("--no-cache", action="store_true")
     parser.add_argument("--save-frames", type=Path, default=None, help="write each sequence's frames as JPEGs here")
@@ -494,34 +512,77 @@ def main(argv: list[str] | None = None) -> int:
     print(f"model: {model.name}, CPU f32, threshold 0.5, candidates >= 0.1; {time.perf_counter() - start:.0f} s "
           f"(cached runs are free); median {model_ms:.1f} ms a frame")
 
+    makers: dict[str, Callable[[], object]] = {name: (lambda name=name: make_tracker(name)) for name in names}
+    baseline = load_baseline(args.baseline) if args.baseline else None
+    before = f"mask-bytetrack@{args.baseline}"
+    if baseline is not None:
+        makers[before] = lambda: baseline.make_tracker("mask-bytetrack")
+        print(f"{before}: mask-bytetrack as it was at git revision {args.baseline} (ovseg/track.py), for comparison")
     kinds = list(dict.fromkeys(s.kind for s in seqs))
+    # Sequences whose objects are hidden longer than OMZ's 10 frame age limit.
+    groups = {kind: [s for s in seqs if s.kind == kind] for kind in kinds}
+    long_kinds = [k for k in ("occlusion-long", "occlusion-wall") if k in kinds]
+    if len(long_kinds) > 1:
+        groups["long occlusions (" + " + ".join(long_kinds) + ")"] = [s for s in seqs if s.kind in long_kinds]
+    groups["all"] = list(seqs)
     table: dict[tuple[str, str, str], dict[str, float]] = {}
-    for name in names:
-        tracked = {s.name: list(make_tracker(name).track(results[s.name])) for s in seqs}
+    per_seq: dict[tuple[str, str], dict[str, float]] = {}
+    for name, make in makers.items():
+        tracked = {s.name: list(make().track(results[s.name])) for s in seqs}
         for similarity in ("box", "mask"):
-            for kind in kinds + ["all"]:
-                chosen = [s for s in seqs if kind in ("all", s.kind)]
-                table[(kind, similarity, name)] = score(
-                    {s.name: trackeval_data(s, tracked[s.name], similarity) for s in chosen}
-                )
+            data = {s.name: trackeval_data(s, tracked[s.name], similarity) for s in seqs}
+            for group, chosen in groups.items():
+                table[(group, similarity, name)] = score({s.name: data[s.name] for s in chosen})
+            if similarity == "box":
+                for s in seqs:
+                    per_seq[(s.name, name)] = score({s.name: data[s.name]})
 
     for similarity in ("box", "mask"):
-        print(f"\n{similarity} IoU similarity (TrackEval 1.3; HOTA/IDF1/MOTA in %)")
+        print(f"\n{similarity} IoU similarity (TrackEval 1.3; HOTA/IDF1/MOTA in %; sequences pooled by TrackEval)")
         print("| kind | tracker | HOTA | IDF1 | IDSW | Frag | MOTA | DetA | AssA |")
         print("|---|---|---|---|---|---|---|---|---|")
-        for kind in kinds + ["all"]:
-            for name in names:
-                r = table[(kind, similarity, name)]
-                print(f"| {kind} | {name} | {r['HOTA']:.1f} | {r['IDF1']:.1f} | {r['IDSW']} | {r['Frag']} | "
+        for group in groups:
+            for name in makers:
+                r = table[(group, similarity, name)]
+                print(f"| {group} | {name} | {r['HOTA']:.1f} | {r['IDF1']:.1f} | {r['IDSW']} | {r['Frag']} | "
                       f"{r['MOTA']:.1f} | {r['DetA']:.1f} | {r['AssA']:.1f} |")
 
-    print("\ntracking cost per frame, 20 instances, 1920x1080, box-local masks (median of 5 x 60 frames)")
+    print("\nper sequence, box IoU: HOTA / IDF1 / IDSW")
+    print("| sequence | gaps (frames) | " + " | ".join(makers) + " |")
+    print("|---|---|" + "---|" * len(makers))
+    for s in seqs:
+        cells = [f"{per_seq[(s.name, n)]['HOTA']:.1f} / {per_seq[(s.name, n)]['IDF1']:.1f} / {per_seq[(s.name, n)]['IDSW']}"
+                 for n in makers]
+        print(f"| {s.name} | {', '.join(map(str, gaps(s))) or '-'} | " + " | ".join(cells) + " |")
+
+    default = "mask-bytetrack"
+    if default in makers and "omz" in makers:
+        print(f"\n{default} against omz, box IoU (IDF1 points; HOTA points)")
+        for group in groups:
+            d, o = table[(group, "box", default)], table[(group, "box", "omz")]
+            print(f"  {group}: IDF1 {d['IDF1'] - o['IDF1']:+.1f} ({d['IDF1']:.1f} vs {o['IDF1']:.1f}), "
+                  f"HOTA {d['HOTA'] - o['HOTA']:+.1f}")
+        worst = min(seqs, key=lambda s: per_seq[(s.name, default)]["IDF1"] - per_seq[(s.name, "omz")]["IDF1"])
+        print(f"  the smallest margin of one sequence: {worst.name}, IDF1 "
+              f"{per_seq[(worst.name, default)]['IDF1'] - per_seq[(worst.name, 'omz')]['IDF1']:+.1f}")
+
+    print(f"\nCPU: {machine()}")
+    print("tracking cost per frame, 20 instances, 1920x1080, box-local masks (median of 5 x 60 frames, in turns)")
     stream = synthetic_stream()
+    costs = side_by_side_ms(makers, stream)
     print("| tracker | ms / frame | vs the model's own ms / frame |")
     print("|---|---|---|")
-    for name in names:
-        ms = tracking_cost_ms(name, stream)
-        print(f"| {name} | {ms:.3f} | {ms / model_ms:.4f} ({model_ms:.0f} ms) |")
+    for name in makers:
+        print(f"| {name} | {costs[name]:.3f} | {costs[name] / model_ms:.4f} ({model_ms:.0f} ms) |")
+    if baseline is not None and default in makers:
+        print(f"\n{default} before ({args.baseline}) and now, side by side (in turns, 7 rounds of 60 frames each), "
+              "1920x1080, box-local masks")
+        print("| instances | before ms / frame | now ms / frame | now / before |")
+        print("|---|---|---|---|")
+        for n in (5, 20, 50):
+            got = side_by_side_ms({"before": makers[before], "now": makers[default]}, synthetic_stream(n=n), rounds=7)
+            print(f"| {n} | {got['before']:.3f} | {got['now']:.3f} | {got['now'] / got['before']:.2f} |")
+        print(f"CPU: {machine()}")
     return 0
 
 

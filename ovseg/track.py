@@ -23,8 +23,9 @@ instances in the same (score) order, none added or removed, only the ids set. Tr
   ByteTrack's two-stage association (instances, then the box-only ``Result.candidates``) with
   a Kalman box motion model, where an instance's similarity to a track mixes the *mask* IoU with
   the track's last mask moved by its predicted motion and the box IoU; lost tracks are matched
-  by a motion extrapolated from when they were seen whole (occlusions of 20-35 frames bridged
-  in the benchmark). Solved with scipy's ``linear_sum_assignment``; needs scipy (same extra).
+  by the motion of the free edge of their box (the one no occluder holds), kept 5 s, dropped
+  once that motion takes them out of the image (occlusions of 20-50 frames bridged in the
+  benchmark). Solved with scipy's ``linear_sum_assignment``; needs scipy (same extra).
 
 Mask IoU is computed on the box-local crops and only for pairs whose crops overlap
 (:func:`mask_iou`), never on full ``(N, H, W)`` masks.
@@ -126,11 +127,10 @@ def mask_iou(
     if out.size == 0:
         return out
     ra, rb = _crop_rects(crops_a, offsets_a), _crop_rects(crops_b, offsets_b)
-    x0 = np.maximum(ra[:, None, 0], rb[None, :, 0])
-    y0 = np.maximum(ra[:, None, 1], rb[None, :, 1])
-    x1 = np.minimum(ra[:, None, 2], rb[None, :, 2])
-    y1 = np.minimum(ra[:, None, 3], rb[None, :, 3])
-    todo = (x1 > x0) & (y1 > y0)
+    lo = np.maximum(ra[:, None, :2], rb[None, :, :2])  # (A, B, 2) x0, y0 of each pair's overlap
+    hi = np.minimum(ra[:, None, 2:], rb[None, :, 2:])  # x1, y1
+    extent = hi - lo
+    todo = (extent > 0).all(axis=2)
     if pairs is not None:
         todo &= pairs
     if not todo.any():
@@ -143,23 +143,19 @@ def mask_iou(
     ab = np.asarray(areas_b, dtype=np.int64)[None, :]
     if np.any(np.asarray(skip_below) > 0.0):
         # inter <= min(overlap rectangle, either area); IoU grows with inter.
-        most = np.minimum(np.minimum((x1 - x0) * (y1 - y0), aa), ab)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            bound = np.where(todo, most / np.maximum(aa + ab - most, 1), 0.0)
-        todo &= bound >= skip_below
+        most = np.minimum(np.minimum(extent[..., 0] * extent[..., 1], aa), ab)
+        todo &= most >= skip_below * np.maximum(aa + ab - most, 1)
     rows, cols = np.nonzero(todo)
     crops_a, crops_b = _bool_rows(crops_a, rows), _bool_rows(crops_b, cols)
+    # Per pair: the overlap rectangle in each crop's own coordinates, and the two areas.
+    la, lb = lo[rows, cols] - ra[rows, :2], lo[rows, cols] - rb[cols, :2]
+    size = extent[rows, cols]
+    table = np.concatenate([rows[:, None], cols[:, None], la, la + size, lb, lb + size, aa[rows], ab[0, cols, None]], axis=1)
     # One AND and one count per pair, on the overlap rectangle of the two crops (OpenCV on the
     # bool crops' uint8 views: rows of a crop are contiguous, the slices are strided views).
     bitwise_and, count = cv2.bitwise_and, cv2.countNonZero
-    for i, j, ax, ay, bx, by, sx0, sy0, sx1, sy1, ua, ub in zip(
-        rows.tolist(), cols.tolist(), ra[rows, 0].tolist(), ra[rows, 1].tolist(), rb[cols, 0].tolist(),
-        rb[cols, 1].tolist(), x0[rows, cols].tolist(), y0[rows, cols].tolist(), x1[rows, cols].tolist(),
-        y1[rows, cols].tolist(), aa[rows, 0].tolist(), ab[0, cols].tolist(), strict=True,
-    ):
-        a = crops_a[i][sy0 - ay : sy1 - ay, sx0 - ax : sx1 - ax].view(np.uint8)
-        b = crops_b[j][sy0 - by : sy1 - by, sx0 - bx : sx1 - bx].view(np.uint8)
-        inter = count(bitwise_and(a, b))
+    for i, j, ax0, ay0, ax1, ay1, bx0, by0, bx1, by1, ua, ub in table.tolist():
+        inter = count(bitwise_and(crops_a[i][ay0:ay1, ax0:ax1].view(np.uint8), crops_b[j][by0:by1, bx0:bx1].view(np.uint8)))
         union = ua + ub - inter
         out[i, j] = inter / union if union > 0 else 0.0
     return out
@@ -575,20 +571,27 @@ class MaskByteTrack(Tracker):
     2. what is left against the lost tracks of the same class, by box IoU with the predicted
        box or the share of the instance's box inside it (an object coming out from behind an
        occluder is first seen as a sliver), whichever is larger, >= ``min_similarity``; a
-       track's motion from the frame it was lost on is the one it had while seen whole (see
-       :meth:`_whole_state`): occlusions longer than OMZ's 10 frames; then against the
+       track's motion from the frame it was lost on is that of the free edge of its box (the
+       edge an occluder does not hold) and its box is laid from that edge at the object's full
+       size (see :meth:`_lost_state`): occlusions longer than OMZ's 10 frames, by a static
+       occluder or the image border, also for an object seen whole only briefly; then against the
        tentative tracks (not yet confirmed), as in step 1 (after the lost ones, as ByteTrack
        does, so that an object coming back goes to its lost track);
     3. the box-only ``Result.candidates`` (``Segmenter(candidate_threshold=)``) against the tracks
        of step 1 still unmatched, by box IoU >= ``min_candidate_iou`` (keeps a track through a
        low-score stretch; its mask stays the last one);
     4. unmatched instances start tentative tracks, confirmed (given an id) after ``min_hits``
-       consecutive frames, or at once in the stream's first frame (or with ``min_hits=1``). A tentative track that
-       misses a frame is dropped, a confirmed one after ``max_lost_s`` seconds without a match
-       (``frame_rate`` frames a second).
+       consecutive frames, or at once in the stream's first frame (or with ``min_hits=1``). A
+       tentative track that misses a frame is dropped, a confirmed one after ``max_lost_s``
+       seconds without a match (``frame_rate`` frames a second) or as soon as its motion has
+       taken its box wholly out of the image (it left: it does not take the id of the next
+       object coming in there).
 
-    Steps 1 and 3 are class-agnostic (a class flicker keeps the id). Needs scipy
-    (``pip install "ovseg[track]"``).
+    Steps 1 and 3 are class-agnostic (a class flicker keeps the id). Mask IoU is computed only
+    where it can decide: for pairs whose moved crops overlap, whose bound can reach the
+    minimum, and that are not alone (a pair that is the only candidate of its instance and of
+    its track, with a box IoU that reaches the minimum alone, is matched without it). Needs
+    scipy (``pip install "ovseg[track]"``).
     """
 
     name = "mask-bytetrack"
@@ -678,8 +681,17 @@ class MaskByteTrack(Tracker):
         # The least mask IoU that can still reach min_similarity: pairs below are skipped. With
         # "mean", pairs of box IoU < min_similarity / 2 are left to the box IoU alone (their
         # mask IoU would have to be 3 times as high): most overlaps of two different objects.
+        sure = None
         if self.similarity == "mean":
-            need = np.where(boxes < self.min_similarity / 2, np.inf, 2 * self.min_similarity - boxes)
+            candidate = boxes >= self.min_similarity / 2
+            need = np.where(candidate, 2 * self.min_similarity - boxes, np.inf)
+            # A pair that is the only candidate of its instance and of its track and whose box IoU
+            # alone reaches the minimum (mean >= box / 2) is matched whatever its mask IoU: the
+            # optimal assignment splits into separate groups of candidates, and this group is the
+            # pair alone. Its mask IoU is not computed (its similarity is given as its bound).
+            sure = candidate & (boxes >= 2 * self.min_similarity)
+            sure &= (candidate.sum(axis=1) == 1)[:, None] & (candidate.sum(axis=0) == 1)[None, :]
+            need[sure] = np.inf
         else:
             need = np.full_like(boxes, self.min_similarity)
         shift = np.rint(self._kf.x[tracks, :2] - self._mask_centres[tracks]).astype(np.int64)
@@ -689,6 +701,7 @@ class MaskByteTrack(Tracker):
             self._offsets[tracks] + shift, areas_a=areas[rows], areas_b=self._areas[tracks], skip_below=need,
         )
         if self.similarity == "mean":
+            masks[sure] = 1.0
             return (masks + boxes) / 2
         return masks if self.similarity == "mask" else np.minimum(masks, boxes)
 
@@ -714,10 +727,13 @@ class MaskByteTrack(Tracker):
         def take(rows: np.ndarray, cols: np.ndarray) -> None:
             track_of[rows] = cols
 
+        # Similarity to the tracks seen in the previous frame, for steps 1 and 2b at once (one
+        # mask IoU pass; step 2b uses the rows step 1 leaves).
+        seen = np.flatnonzero(fresh)
+        sim_seen = self._similarity(result, everyone, seen, ious[:, seen], areas)
+        is_confirmed = self._ids[seen] >= 0
         # 1. instances against the confirmed tracks seen in the previous frame
-        confirmed = np.flatnonzero(fresh & (self._ids >= 0))
-        take(*self._match(self._similarity(result, everyone, confirmed, ious[:, confirmed], areas),
-                          everyone, confirmed, self.min_similarity))
+        take(*self._match(sim_seen[:, is_confirmed], everyone, seen[is_confirmed], self.min_similarity))
         # 2. what is left against the lost tracks of the same class, by box IoU
         left = np.flatnonzero(track_of < 0)
         lost = np.flatnonzero(~fresh)
@@ -730,9 +746,8 @@ class MaskByteTrack(Tracker):
         # 2b. then against the tentative tracks (after the lost ones, as ByteTrack does, so that a
         # half-visible object coming out of an occlusion goes back to its lost track)
         left = np.flatnonzero(track_of < 0)
-        tentative = np.flatnonzero(fresh & (self._ids < 0))
-        take(*self._match(self._similarity(result, left, tentative, ious[np.ix_(left, tentative)], areas),
-                          left, tentative, self.min_similarity))
+        take(*self._match(sim_seen[np.ix_(left, np.flatnonzero(~is_confirmed))], left, seen[~is_confirmed],
+                          self.min_similarity))
         # 3. candidates against the fresh tracks still unmatched, by box IoU
         matched = np.zeros(t, dtype=bool)
         mine = np.flatnonzero(track_of >= 0)
@@ -749,7 +764,7 @@ class MaskByteTrack(Tracker):
         self._kf.update(np.concatenate([track_of[mine], cand_tracks]),
                         np.concatenate([whole_boxes[mine], _cxcywh(cand.boxes[cand_rows])]))
         matched[cand_tracks] = True
-        # A track lost from this frame on moves on as it did while seen whole.
+        # A track lost from this frame on moves on with the free edge of its box (see _lost_state).
         for j in np.flatnonzero(~matched & (lost_before == 0)).tolist():
             state = self._lost_state(j)
             if state is not None:
