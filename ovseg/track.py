@@ -595,6 +595,7 @@ class MaskByteTrack(Tracker):
     """
 
     name = "mask-bytetrack"
+    _skip_decided: ClassVar[bool] = True  # False: mask IoU of every pair that can reach the minimum (tests)
 
     def __init__(
         self,
@@ -681,7 +682,7 @@ class MaskByteTrack(Tracker):
         # The least mask IoU that can still reach min_similarity: pairs below are skipped. With
         # "mean", pairs of box IoU < min_similarity / 2 are left to the box IoU alone (their
         # mask IoU would have to be 3 times as high): most overlaps of two different objects.
-        sure = None
+        sure = np.zeros(boxes.shape, dtype=bool)
         if self.similarity == "mean":
             candidate = boxes >= self.min_similarity / 2
             need = np.where(candidate, 2 * self.min_similarity - boxes, np.inf)
@@ -689,9 +690,10 @@ class MaskByteTrack(Tracker):
             # alone reaches the minimum (mean >= box / 2) is matched whatever its mask IoU: the
             # optimal assignment splits into separate groups of candidates, and this group is the
             # pair alone. Its mask IoU is not computed (its similarity is given as its bound).
-            sure = candidate & (boxes >= 2 * self.min_similarity)
-            sure &= (candidate.sum(axis=1) == 1)[:, None] & (candidate.sum(axis=0) == 1)[None, :]
-            need[sure] = np.inf
+            if self._skip_decided:
+                sure = candidate & (boxes >= 2 * self.min_similarity)
+                sure &= (candidate.sum(axis=1) == 1)[:, None] & (candidate.sum(axis=0) == 1)[None, :]
+                need[sure] = np.inf
         else:
             need = np.full_like(boxes, self.min_similarity)
         shift = np.rint(self._kf.x[tracks, :2] - self._mask_centres[tracks]).astype(np.int64)

@@ -593,3 +593,18 @@ def test_mask_bytetrack_forgets_a_track_that_left_the_image() -> None:
     stream += [frame([(600 - 6 * t, 60, 640 - 6 * t, 180, 1)], hw=(240, 640)) for t in range(10)]
     tracked = list(make_tracker("mask-bytetrack").track(stream))
     assert tracked[5].track_ids.tolist() == [0] and tracked[-1].track_ids.tolist() == [1]
+
+
+@_EXTRA
+@pytest.mark.parametrize("seed", range(12))
+def test_mask_bytetrack_skipping_decided_pairs_changes_no_id(seed: int) -> None:
+    # Against the same tracker computing the mask IoU of every pair that can reach the minimum.
+    from ovseg.track import MaskByteTrack
+
+    class EveryPair(MaskByteTrack):
+        _skip_decided = False
+
+    stream = random_stream(seed, frames=60)
+    fast, slow = MaskByteTrack(min_hits=1 + seed % 2), EveryPair(min_hits=1 + seed % 2)
+    for res in stream:
+        assert fast.update(res).track_ids.tolist() == slow.update(res).track_ids.tolist()
