@@ -647,10 +647,10 @@ class MaskByteTrack(Tracker):
         Occluders stand still (a pillar, a parked object, the image border): of a box's two edges
         on an axis, one held by an occluder stops while the free one moves with the object (both
         going in, and coming out). So each edge's velocity is fitted (least squares) and, where
-        the two differ (by > 0.5 px a frame and > 25 %) and move the same way, the faster one is
-        the object's and the box is laid from it at the object's full size (the 90th percentile
-        of its widths and heights); otherwise (seen whole, or growing or shrinking in depth) the
-        centre moves with the edges' mean."""
+        the two differ (by > 0.5 px a frame and > 25 %) and do not move apart or together (both
+        fast, opposite ways: growing or shrinking in depth), the faster one is the object's and
+        the box is laid from it at the object's full size (the 90th percentile of its widths and
+        heights); otherwise (seen whole, or in depth) the centre moves with the edges' mean."""
         obs = np.array(self._history[j], dtype=np.float64).reshape(-1, 5)  # frame, x0, y0, x1, y1
         if len(obs) < 3 or obs[-1, 0] - obs[0, 0] < 3:
             return None
@@ -662,10 +662,13 @@ class MaskByteTrack(Tracker):
         centre, motion = np.zeros(2), np.zeros(2)
         for axis in (0, 1):
             v_low, v_high = velocity[axis], velocity[axis + 2]
-            apart = abs(v_low - v_high) > max(0.5, 0.25 * max(abs(v_low), abs(v_high)))
-            if apart and v_low * v_high >= 0 and abs(v_low) > abs(v_high):  # the low edge is free
+            fast, slow = max(abs(v_low), abs(v_high)), min(abs(v_low), abs(v_high))
+            apart = abs(v_low - v_high) > max(0.5, 0.25 * fast)
+            # both edges moving, apart: the object grows or shrinks (depth), it is not held
+            scaling = v_low * v_high < 0 and slow > max(0.5, 0.25 * fast)
+            if apart and not scaling and abs(v_low) > abs(v_high):  # the low edge is free
                 motion[axis], centre[axis] = v_low, last[axis] + size[axis] / 2
-            elif apart and v_low * v_high >= 0:  # the high edge is free
+            elif apart and not scaling:  # the high edge is free
                 motion[axis], centre[axis] = v_high, last[axis + 2] - size[axis] / 2
             else:
                 motion[axis], centre[axis] = (v_low + v_high) / 2, (last[axis] + last[axis + 2]) / 2
@@ -742,7 +745,11 @@ class MaskByteTrack(Tracker):
         if len(left) and len(lost):
             # IoU, or the share of the instance inside the predicted box: an object coming out
             # from behind an occluder is first seen as a sliver of itself.
-            sim = np.maximum(ious[np.ix_(left, lost)], _box_iod(boxes[left], predicted[lost]))
+            # The box where it may be grows with the time lost: by 20 % of its motion (the error
+            # of a velocity fitted on a few noisy boxes) on each side.
+            margin = 0.2 * np.abs(self._kf.x[lost, 4:6]) * lost_before[lost, None]
+            grown = predicted[lost] + np.concatenate([-margin, margin], axis=1)
+            sim = np.maximum(ious[np.ix_(left, lost)], _box_iod(boxes[left], grown))
             sim[result.class_ids[left][:, None] != self._classes[lost][None, :]] = 0.0
             take(*self._match(sim, left, lost, self.min_similarity))
         # 2b. then against the tentative tracks (after the lost ones, as ByteTrack does, so that a
