@@ -165,14 +165,12 @@ def box_iou(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
     """float64 ``(A, B)`` IoU of x1, y1, x2, y2 boxes (continuous convention); 0 for empty boxes."""
     a = np.asarray(boxes_a, dtype=np.float64).reshape(-1, 4)
     b = np.asarray(boxes_b, dtype=np.float64).reshape(-1, 4)
-    iw = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
-    ih = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
-    inter = iw * ih
-    area_a = np.clip(a[:, 2] - a[:, 0], 0, None) * np.clip(a[:, 3] - a[:, 1], 0, None)
-    area_b = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
-    union = area_a[:, None] + area_b[None, :] - inter
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
+    wh = np.minimum(a[:, None, 2:], b[None, :, 2:]) - np.maximum(a[:, None, :2], b[None, :, :2])
+    np.maximum(wh, 0.0, out=wh)
+    inter = wh[..., 0] * wh[..., 1]
+    sa, sb = np.maximum(a[:, 2:] - a[:, :2], 0.0), np.maximum(b[:, 2:] - b[:, :2], 0.0)
+    union = (sa[:, 0] * sa[:, 1])[:, None] + (sb[:, 0] * sb[:, 1])[None, :] - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
 # -- the common frame --------------------------------------------------------------------
@@ -505,8 +503,10 @@ class _BoxKalman:
             self.x[np.flatnonzero(hold_size)[:, None], [6, 7]] = 0.0
         h = np.maximum(self.x[:, 3], 1.0)[:, None]
         self.x[:, :4] += self.x[:, 4:]
-        pp, pv, vv = self.p[:, :, 0], self.p[:, :, 1], self.p[:, :, 2]
-        self.p = np.stack([pp + 2 * pv + vv + (h / 20) ** 2, pv + vv, vv + (h / 160) ** 2], axis=2)
+        pp, pv, vv = self.p[:, :, 0], self.p[:, :, 1], self.p[:, :, 2]  # views: updated in place, in this order
+        pp += 2 * pv + vv + (h / 20) ** 2
+        pv += vv
+        vv += (h / 160) ** 2
 
     def update(self, rows: np.ndarray, boxes_cxcywh: np.ndarray) -> None:
         if not len(rows):
