@@ -567,8 +567,10 @@ class MaskByteTrack(Tracker):
     1. instances against the confirmed tracks matched in the previous frame, by the mean of two IoUs:
        the *mask* IoU with the track's last mask moved by its predicted motion, and the box IoU
        with its predicted box (``similarity="mean"``; ``"mask"``, ``"box"`` or ``"min"`` use
-       one or the smaller), >= ``min_similarity``;
-    2. what is left against the lost tracks of the same class, by box IoU with the predicted
+       one or the smaller), and in the same assignment against the lost tracks of their class,
+       by box IoU with the box their motion gives (two objects crossing behind an occluder: the
+       one that comes out may be the lost one, not the one just seen), >= ``min_similarity``;
+    2. what is left against the lost tracks still unmatched, of the same class, by box IoU with the predicted
        box or the share of the instance's box inside it (an object coming out from behind an
        occluder is first seen as a sliver), whichever is larger, >= ``min_similarity``; a
        track's motion from the frame it was lost on is that of the free edge of its box (the
@@ -676,10 +678,12 @@ class MaskByteTrack(Tracker):
         return np.concatenate([centre, size, motion, [0.0, 0.0]])
 
     def _similarity(
-        self, result: Result, rows: np.ndarray, tracks: np.ndarray, boxes: np.ndarray, areas: np.ndarray
+        self, result: Result, rows: np.ndarray, tracks: np.ndarray, boxes: np.ndarray, areas: np.ndarray,
+        elsewhere: np.ndarray,
     ) -> np.ndarray:
         """``(len(rows), len(tracks))`` similarity of instances ``rows`` to tracks seen in the
-        previous frame (see ``similarity``), given their box IoU ``boxes``."""
+        previous frame (see ``similarity``), given their box IoU ``boxes``; ``elsewhere``: bool per
+        row, the instance is a candidate of another track in the same assignment (a lost one)."""
         if not len(rows) or not len(tracks) or self.similarity == "box":
             return boxes
         # The least mask IoU that can still reach min_similarity: pairs below are skipped. With
@@ -695,7 +699,7 @@ class MaskByteTrack(Tracker):
             # pair alone. Its mask IoU is not computed (its similarity is given as its bound).
             if self._skip_decided:
                 sure = candidate & (boxes >= 2 * self.min_similarity)
-                sure &= (candidate.sum(axis=1) == 1)[:, None] & (candidate.sum(axis=0) == 1)[None, :]
+                sure &= ((candidate.sum(axis=1) == 1) & ~elsewhere)[:, None] & (candidate.sum(axis=0) == 1)[None, :]
                 need[sure] = np.inf
         else:
             need = np.full_like(boxes, self.min_similarity)
@@ -734,14 +738,21 @@ class MaskByteTrack(Tracker):
 
         # Similarity to the tracks seen in the previous frame, for steps 1 and 2b at once (one
         # mask IoU pass; step 2b uses the rows step 1 leaves).
-        seen = np.flatnonzero(fresh)
-        sim_seen = self._similarity(result, everyone, seen, ious[:, seen], areas)
-        is_confirmed = self._ids[seen] >= 0
-        # 1. instances against the confirmed tracks seen in the previous frame
-        take(*self._match(sim_seen[:, is_confirmed], everyone, seen[is_confirmed], self.min_similarity))
-        # 2. what is left against the lost tracks of the same class, by box IoU
-        left = np.flatnonzero(track_of < 0)
         lost = np.flatnonzero(~fresh)
+        sim_lost = ious[:, lost].copy()
+        sim_lost[result.class_ids[:, None] != self._classes[lost][None, :]] = 0.0
+        seen = np.flatnonzero(fresh)
+        sim_seen = self._similarity(result, everyone, seen, ious[:, seen], areas,
+                                    elsewhere=(sim_lost >= self.min_similarity).any(axis=1))
+        is_confirmed = self._ids[seen] >= 0
+        # 1. instances against the confirmed tracks seen in the previous frame and, in the same
+        # assignment, the lost tracks of their class by box IoU with the box their motion gives
+        take(*self._match(np.concatenate([sim_seen[:, is_confirmed], sim_lost], axis=1), everyone,
+                          np.concatenate([seen[is_confirmed], lost]), self.min_similarity))
+        # 2. what is left against the lost tracks still unmatched, of the same class, by box IoU
+        # or the share inside the box their motion gives
+        left = np.flatnonzero(track_of < 0)
+        lost = lost[~np.isin(lost, track_of)]
         if len(left) and len(lost):
             # IoU, or the share of the instance inside the predicted box: an object coming out
             # from behind an occluder is first seen as a sliver of itself.
