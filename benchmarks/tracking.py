@@ -23,7 +23,7 @@ paths):
 - ``occlusion-wall`` (``--wall-seeds`` sequences, each drawn at random from its seed): a
   static pillar that is no object (a darkened strip of another background, 150-200 px wide);
   two people walk behind it from opposite sides and meet behind it, a third follows the first
-  at another speed and height, an object passes in front of it; hidden 23-57 frames (90 frames).
+  at another speed and height, an object passes in front of it; most gaps 21-57 frames (90 frames).
 The gaps actually rendered are printed per sequence. Scores are given per kind, for the
 sequences with gaps longer than OMZ's 10 frames together (occlusion-long + occlusion-wall), for
 all, and per sequence; ``gt-ids (bound)`` is no tracker: the detections with the ground truth's
