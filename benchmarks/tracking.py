@@ -19,18 +19,28 @@ paths):
 - ``occlusion-long``: the same behind two people standing side by side, hidden 21-24 frames
   (> 10; 75 frames);
 - ``enter-leave``: objects enter and leave at the edges; one leaves where another of its
-  class enters soon after (90 frames).
-The gaps actually rendered are printed per sequence.
+  class enters soon after (90 frames);
+- ``occlusion-wall`` (``--wall-seeds`` sequences, each drawn at random from its seed): a
+  static pillar that is no object (a darkened strip of another background, 150-200 px wide);
+  two people walk behind it from opposite sides and meet behind it, a third follows the first
+  at another speed and height, an object passes in front of it; most gaps 21-57 frames (90 frames).
+The gaps actually rendered are printed per sequence. Scores are given per kind, for the
+sequences with gaps longer than OMZ's 10 frames together (occlusion-long + occlusion-wall), for
+all, and per sequence; ``gt-ids (bound)`` is no tracker: the detections with the ground truth's
+ids, what a tracker that never errs could score on them (the detector's misses stay misses).
+``mask-bytetrack@REV`` is mask-bytetrack as it was at git revision ``--baseline`` (loaded from
+git), scored and timed beside today's.
 
 Then the tracking cost: each tracker's median ``update`` time per frame with 20 instances on
-1920x1080 frames (synthetic moving ellipses, box-local masks), against the model's own median
-time per frame from the run above.
+1920x1080 frames (synthetic moving ellipses, box-local masks; the trackers measured in turns),
+against the model's own median time per frame from the run above; and mask-bytetrack before
+(``--baseline``) and now side by side at 5, 20 and 50 instances, with the ratio.
 
 Run (installs the tracker extra and the evaluator; trackeval 1.3 works with NumPy 2)::
 
     pip install -e ".[track]" "trackeval==1.3.*"
-    python benchmarks/tracking.py                # ~6 min on 2 cores the first time; the model's
-                                                 # results are then cached (30 s a run)
+    python benchmarks/tracking.py                # ~10 min on 2 cores the first time; the model's
+                                                 # results are then cached (~2 min a run)
     python benchmarks/tracking.py --variants 1 --trackers omz,bytetrack
 
 The model's results are cached under ``--cache`` (default /tmp/ovseg-tracking-cache) by a hash
@@ -40,13 +50,16 @@ of the rendered frames and the model; ``--no-cache`` recomputes.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import os
 import pickle
 import statistics
+import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -136,12 +149,22 @@ class Actor:
 
 
 @dataclass
+class Wall:
+    """A static occluder that is no object (a pillar): drawn at depth ``z``, never in the ground truth."""
+
+    x0: int
+    pixels: np.ndarray  # uint8 (480, w, 3), full frame height
+    z: int
+
+
+@dataclass
 class Sequence:
     name: str
     kind: str
     frames: int
     background: np.ndarray
     actors: list[Actor]
+    walls: list[Wall] = field(default_factory=list)
     images: list[np.ndarray] = field(default_factory=list)
     gt: list[list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]] = field(default_factory=list)
     """per frame: (actor index, box xyxy, crop bool, offset (x, y)) of each visible actor."""
@@ -160,11 +183,17 @@ def render(seq: Sequence) -> None:
     height, width = FRAME_HW
     scaled = [_scaled(a.cutout, a.height) for a in seq.actors]
     full_area = [int(m.sum()) for _, m in scaled]
-    order = sorted(range(len(seq.actors)), key=lambda i: seq.actors[i].z)
+    # actors as 0.., walls as -2, -3, ...; equal depths: walls first
+    order = sorted([(a.z, 1, i) for i, a in enumerate(seq.actors)] + [(w.z, 0, -2 - k) for k, w in enumerate(seq.walls)])
     for t in range(seq.frames):
         image = seq.background.copy()
         owner = np.full(FRAME_HW, -1, dtype=np.int32)
-        for i in order:
+        for _, _, i in order:
+            if i < 0:
+                wall = seq.walls[-2 - i]
+                image[:, wall.x0 : wall.x0 + wall.pixels.shape[1]] = wall.pixels
+                owner[:, wall.x0 : wall.x0 + wall.pixels.shape[1]] = i
+                continue
             c = seq.actors[i].centre(t)
             if c is None:
                 continue
@@ -201,12 +230,13 @@ def gaps(seq: Sequence) -> list[int]:
     return sorted(out)
 
 
-def build_sequences(fixtures: Path, variants: int) -> list[Sequence]:
+def build_sequences(fixtures: Path, variants: int, wall_seeds: int = 0) -> list[Sequence]:
     cut = load_cutouts(fixtures)
     others = [c for name in ("sheep", "motorcycle", "chair", "bowl", "banana", "surfboard") for c in cut.get(name, [])]
     # People tall enough to be seen whole, narrow enough to be occluded.
     people = [p for p in cut["person"] if 1.3 < p.mask.shape[0] / p.mask.shape[1] < 4.5]
     seqs = [s for v in range(variants) for s in _variant(fixtures, v, people, others)]
+    seqs += [_wall_sequence(fixtures, seed, people, others) for seed in range(wall_seeds)]
     for seq in seqs:
         render(seq)
     return seqs
@@ -254,6 +284,44 @@ def _variant(fixtures: Path, v: int, people: list[Cutout], others: list[Cutout])
             Actor(person(10), 240, mirror([(0, 520, 260), (30, 520, 260), (65, 700, 270)]), z=0),
         ]),
     ]
+
+
+def _wall_sequence(fixtures: Path, seed: int, people: list[Cutout], others: list[Cutout]) -> Sequence:
+    """``occlusion-wall``, drawn at random from ``seed``: a pillar (a darkened strip of another
+    blurred background, 150-200 px wide, no object) stands near the middle; two people (same
+    class) walk behind it from opposite sides and meet behind it (each hidden ~20-45 frames; who
+    comes out where only the motion tells), a third person follows the first at another speed
+    and height, and one other object passes in front of the pillar. Speeds 3-6 px a frame, 90
+    frames."""
+    rng = np.random.default_rng(1000 + seed)
+    n = 90
+    width = FRAME_HW[1]
+    wall_w = int(rng.integers(150, 201))
+    wall_x0 = int(rng.integers(width // 2 - wall_w // 2 - 60, width // 2 - wall_w // 2 + 61))
+    wall_c = wall_x0 + wall_w / 2
+    strip = load_background(fixtures, BACKGROUNDS[(seed + 5) % len(BACKGROUNDS)])
+    s0 = int(rng.integers(0, width - wall_w))
+    pixels = (strip[:, s0 : s0 + wall_w].astype(np.float32) * 0.6).astype(np.uint8)
+    walkers = rng.choice(len(people), 3, replace=False)
+    meet = int(rng.integers(35, 56))  # frame the two meet behind the pillar's centre
+    v1, v2, v3 = rng.uniform(3.0, 6.0, 3)
+    y1, y2, y3 = rng.uniform(270, 320, 3)
+    h1, h2, h3 = rng.integers(185, 236, 3)
+    sign = 1.0 if seed % 2 == 0 else -1.0  # the first walker's direction
+
+    def path(x_at: float, t_at: int, v: float, y: float) -> list[tuple[int, float, float]]:
+        """Straight at ``v`` px a frame, at ``x_at`` in frame ``t_at`` (off-screen at times)."""
+        return [(0, x_at - v * t_at, y), (n - 1, x_at + v * (n - 1 - t_at), y)]
+
+    follow = int(rng.integers(10, 26))  # frames after the first
+    other = others[int(rng.integers(0, len(others)))]
+    return Sequence(f"occlusion-wall-{seed}", "occlusion-wall", n, load_background(fixtures, BACKGROUNDS[seed % len(BACKGROUNDS)]), [
+        Actor(people[walkers[0]], int(h1), path(wall_c, meet, sign * v1, y1), z=1),
+        Actor(people[walkers[1]], int(h2), path(wall_c, meet, -sign * v2, y2), z=0),
+        Actor(people[walkers[2]], int(h3), path(wall_c, meet + follow, sign * v3, y3), z=2),
+        Actor(other, int(rng.integers(100, 131)), path(wall_c, int(rng.integers(30, 61)), -sign * float(rng.uniform(2, 5)),
+                                                      float(rng.uniform(80, 140))), z=5),
+    ], walls=[Wall(wall_x0, pixels, z=3)])
 
 
 # -- the model ---------------------------------------------------------------------------------
@@ -332,6 +400,50 @@ def score(per_seq: dict[str, dict]) -> dict[str, float]:
     }
 
 
+def ground_truth_ids(seq: Sequence, results: list[Result]) -> list[Result]:
+    """The detections with the ids of the ground truth: each gets the id of the object whose
+    visible box it overlaps most (box IoU > 0.5), else one of its own. Not a tracker: what a
+    tracker that never errs could score on these detections (misses and false alarms stay)."""
+    out, spare = [], 10**6
+    for entries, res in zip(seq.gt, results, strict=True):
+        iou = box_iou(res.boxes, np.array([e[1] for e in entries]).reshape(-1, 4))
+        ids = []
+        for k in range(len(res)):
+            if iou.shape[1] and iou[k].max() > 0.5:
+                ids.append(entries[int(iou[k].argmax())][0])
+            else:
+                ids.append(spare)
+                spare += 1
+        out.append(dataclasses.replace(res, track_ids=np.array(ids, dtype=np.int32)))
+    return out
+
+
+# -- the tracker as it was: the before of the cost table ---------------------------------------------
+
+
+BASELINE_REV = "93efb76"  # ovseg/track.py before the vectorized mask-bytetrack (issue 13's cost goal)
+
+
+def load_baseline(rev: str = BASELINE_REV) -> object:
+    """``ovseg/track.py`` at git revision ``rev``, imported as ``ovseg._track_<rev>`` (its relative
+    imports resolve in today's ovseg; its Result is today's)."""
+    import importlib.util
+    import tempfile
+
+    root = Path(__file__).resolve().parents[1]
+    source = subprocess.run(["git", "-C", str(root), "show", f"{rev}:ovseg/track.py"], capture_output=True, text=True,
+                            check=True, timeout=30).stdout
+    name = f"ovseg._track_{rev}"
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "track.py"
+        path.write_text(source)
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return module
+
+
 # -- cost at 20 instances on 1080p -------------------------------------------------------------
 
 
@@ -359,15 +471,30 @@ def synthetic_stream(frames: int = 60, n: int = 20, seed: int = 0) -> list[Resul
     return out
 
 
-def tracking_cost_ms(name: str, stream: list[Result], repeats: int = 5) -> float:
+def tracking_cost_ms(make: str | Callable[[], object], stream: list[Result], repeats: int = 5) -> float:
+    """Median ``update`` time per frame (ms) of a new tracker (``make``: a name or a factory) per repeat."""
+    return statistics.median(_cost_samples(make, stream, repeats))
+
+
+def _cost_samples(make: str | Callable[[], object], stream: list[Result], repeats: int) -> list[float]:
     per_frame = []
     for _ in range(repeats):
-        tracker = make_tracker(name)
+        tracker = make_tracker(make) if isinstance(make, str) else make()
         for res in stream:
             start = time.perf_counter()
             tracker.update(res)
             per_frame.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(per_frame)
+    return per_frame
+
+
+def side_by_side_ms(makers: dict[str, Callable[[], object]], stream: list[Result], rounds: int = 5) -> dict[str, float]:
+    """Median ms a frame of each tracker, measured in turns (one stream each per round), so that
+    the machine's load falls on all alike."""
+    samples: dict[str, list[float]] = {name: [] for name in makers}
+    for _ in range(rounds):
+        for name, make in makers.items():
+            samples[name] += _cost_samples(make, stream, 1)
+    return {name: statistics.median(v) for name, v in samples.items()}
 
 
 # -- main --------------------------------------------------------------------------------------
@@ -378,7 +505,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fixtures", type=Path, default=FIXTURES)
     parser.add_argument("--model", type=Path, default=None, help="default: the fixture stand-in model")
     parser.add_argument("--variants", type=int, default=2)
+    parser.add_argument("--wall-seeds", type=int, default=10, help="occlusion-wall sequences (one per seed)")
+    parser.add_argument("--held-out-from", type=int, default=6,
+                        help="occlusion-wall seeds from this one on are also scored as a group of their own (held out: "
+                             "not looked at while mask-bytetrack's lost-track handling was designed)")
     parser.add_argument("--trackers", default=",".join(TRACKERS), help=f"comma-separated, of {', '.join(TRACKERS)}")
+    parser.add_argument("--baseline", default=BASELINE_REV,
+                        help="git revision whose mask-bytetrack is scored and timed beside today's ('' for none)")
     parser.add_argument("--cache", type=Path, default=Path("/tmp/ovseg-tracking-cache"))
     parser.add_argument("--no-cache", action="store_true")
     parser.add_argument("--save-frames", type=Path, default=None, help="write each sequence's frames as JPEGs here")
@@ -394,7 +527,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"CPU: {machine()}")
     print(f"numpy {np.__version__}, OpenCV {cv2.__version__}")
     start = time.perf_counter()
-    seqs = build_sequences(args.fixtures, args.variants)
+    seqs = build_sequences(args.fixtures, args.variants, args.wall_seeds)
     print(f"rendered {len(seqs)} sequences, {sum(s.frames for s in seqs)} frames of {FRAME_HW[1]}x{FRAME_HW[0]} at "
           f"{FPS:g} fps in {time.perf_counter() - start:.1f} s")
     for s in seqs:
@@ -411,34 +544,92 @@ def main(argv: list[str] | None = None) -> int:
     print(f"model: {model.name}, CPU f32, threshold 0.5, candidates >= 0.1; {time.perf_counter() - start:.0f} s "
           f"(cached runs are free); median {model_ms:.1f} ms a frame")
 
+    makers: dict[str, Callable[[], object]] = {name: (lambda name=name: make_tracker(name)) for name in names}
+    baseline = None
+    if args.baseline:
+        try:
+            baseline = load_baseline(args.baseline)
+        except (OSError, subprocess.SubprocessError) as error:
+            print(f"expected git revision {args.baseline} of ovseg/track.py for the before columns, got {error}: "
+                  "scoring today's trackers only (--baseline '' skips it)", file=sys.stderr)
+    before = f"mask-bytetrack@{args.baseline}"
+    if baseline is not None:
+        makers[before] = lambda: baseline.make_tracker("mask-bytetrack")
+        print(f"{before}: mask-bytetrack as it was at git revision {args.baseline} (ovseg/track.py), for comparison")
     kinds = list(dict.fromkeys(s.kind for s in seqs))
+    # Sequences whose objects are hidden longer than OMZ's 10 frame age limit.
+    groups = {kind: [s for s in seqs if s.kind == kind] for kind in kinds}
+    long_kinds = [k for k in ("occlusion-long", "occlusion-wall") if k in kinds]
+    held_out = [s for s in seqs if s.kind == "occlusion-wall" and int(s.name.rsplit("-", 1)[1]) >= args.held_out_from]
+    if held_out:
+        groups[f"occlusion-wall, held out (seeds {args.held_out_from}+)"] = held_out
+    if len(long_kinds) > 1:
+        groups["long occlusions (" + " + ".join(long_kinds) + ")"] = [s for s in seqs if s.kind in long_kinds]
+    groups["all"] = list(seqs)
     table: dict[tuple[str, str, str], dict[str, float]] = {}
-    for name in names:
-        tracked = {s.name: list(make_tracker(name).track(results[s.name])) for s in seqs}
+    per_seq: dict[tuple[str, str], dict[str, float]] = {}
+    bound = "gt-ids (bound)"
+    rows = [*makers, bound]
+    for name in rows:
+        if name == bound:
+            tracked = {s.name: ground_truth_ids(s, results[s.name]) for s in seqs}
+        else:
+            tracked = {s.name: list(makers[name]().track(results[s.name])) for s in seqs}
         for similarity in ("box", "mask"):
-            for kind in kinds + ["all"]:
-                chosen = [s for s in seqs if kind in ("all", s.kind)]
-                table[(kind, similarity, name)] = score(
-                    {s.name: trackeval_data(s, tracked[s.name], similarity) for s in chosen}
-                )
+            data = {s.name: trackeval_data(s, tracked[s.name], similarity) for s in seqs}
+            for group, chosen in groups.items():
+                table[(group, similarity, name)] = score({s.name: data[s.name] for s in chosen})
+            if similarity == "box":
+                for s in seqs:
+                    per_seq[(s.name, name)] = score({s.name: data[s.name]})
 
     for similarity in ("box", "mask"):
-        print(f"\n{similarity} IoU similarity (TrackEval 1.3; HOTA/IDF1/MOTA in %)")
+        print(f"\n{similarity} IoU similarity (TrackEval 1.3; HOTA/IDF1/MOTA in %; sequences pooled by TrackEval)")
         print("| kind | tracker | HOTA | IDF1 | IDSW | Frag | MOTA | DetA | AssA |")
         print("|---|---|---|---|---|---|---|---|---|")
-        for kind in kinds + ["all"]:
-            for name in names:
-                r = table[(kind, similarity, name)]
-                print(f"| {kind} | {name} | {r['HOTA']:.1f} | {r['IDF1']:.1f} | {r['IDSW']} | {r['Frag']} | "
+        for group in groups:
+            for name in rows:
+                r = table[(group, similarity, name)]
+                print(f"| {group} | {name} | {r['HOTA']:.1f} | {r['IDF1']:.1f} | {r['IDSW']} | {r['Frag']} | "
                       f"{r['MOTA']:.1f} | {r['DetA']:.1f} | {r['AssA']:.1f} |")
 
-    print("\ntracking cost per frame, 20 instances, 1920x1080, box-local masks (median of 5 x 60 frames)")
+    print("\nper sequence, box IoU: HOTA / IDF1 / IDSW")
+    print("| sequence | gaps (frames) | " + " | ".join(rows) + " |")
+    print("|---|---|" + "---|" * len(rows))
+    for s in seqs:
+        cells = [f"{per_seq[(s.name, n)]['HOTA']:.1f} / {per_seq[(s.name, n)]['IDF1']:.1f} / {per_seq[(s.name, n)]['IDSW']}"
+                 for n in rows]
+        print(f"| {s.name} | {', '.join(map(str, gaps(s))) or '-'} | " + " | ".join(cells) + " |")
+
+    default = "mask-bytetrack"
+    if default in makers and "omz" in makers:
+        print(f"\n{default} against omz, box IoU (IDF1 points; HOTA points)")
+        for group in groups:
+            d, o = table[(group, "box", default)], table[(group, "box", "omz")]
+            b = table[(group, "box", bound)]
+            print(f"  {group}: IDF1 {d['IDF1'] - o['IDF1']:+.1f} ({d['IDF1']:.1f} vs {o['IDF1']:.1f}; at most "
+                  f"{b['IDF1'] - o['IDF1']:+.1f} with the ground truth's ids), HOTA {d['HOTA'] - o['HOTA']:+.1f}")
+        worst = min(seqs, key=lambda s: per_seq[(s.name, default)]["IDF1"] - per_seq[(s.name, "omz")]["IDF1"])
+        print(f"  the smallest margin of one sequence: {worst.name}, IDF1 "
+              f"{per_seq[(worst.name, default)]['IDF1'] - per_seq[(worst.name, 'omz')]['IDF1']:+.1f}")
+
+    print(f"\nCPU: {machine()}")
+    print("tracking cost per frame, 20 instances, 1920x1080, box-local masks (median of 5 x 60 frames, in turns)")
     stream = synthetic_stream()
+    costs = side_by_side_ms(makers, stream)
     print("| tracker | ms / frame | vs the model's own ms / frame |")
     print("|---|---|---|")
-    for name in names:
-        ms = tracking_cost_ms(name, stream)
-        print(f"| {name} | {ms:.3f} | {ms / model_ms:.4f} ({model_ms:.0f} ms) |")
+    for name in makers:
+        print(f"| {name} | {costs[name]:.3f} | {costs[name] / model_ms:.4f} ({model_ms:.0f} ms) |")
+    if baseline is not None and default in makers:
+        print(f"\n{default} before ({args.baseline}) and now, side by side (in turns, 7 rounds of 60 frames each), "
+              "1920x1080, box-local masks")
+        print("| instances | before ms / frame | now ms / frame | now / before |")
+        print("|---|---|---|---|")
+        for n in (5, 20, 50):
+            got = side_by_side_ms({"before": makers[before], "now": makers[default]}, synthetic_stream(n=n), rounds=7)
+            print(f"| {n} | {got['before']:.3f} | {got['now']:.3f} | {got['now'] / got['before']:.2f} |")
+        print(f"CPU: {machine()}")
     return 0
 
 

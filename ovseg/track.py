@@ -7,7 +7,7 @@ frame in order::
     for res in tracker.track(seg.stream(frames)):       # or ovseg.track.track(results, "omz")
         res.track_ids                                   # int32 (N,), -1 where unconfirmed
 
-``tracker.update(result)`` returns ``dataclasses.replace(result, track_ids=...)``: the same
+``tracker.update(result)`` returns a copy of ``result`` with ``track_ids`` set: the same
 instances in the same (score) order, none added or removed, only the ids set. Trackers:
 
 - :class:`OmzTracker` (``"omz"``): the Open Model Zoo instance_segmentation_demo's
@@ -23,8 +23,9 @@ instances in the same (score) order, none added or removed, only the ids set. Tr
   ByteTrack's two-stage association (instances, then the box-only ``Result.candidates``) with
   a Kalman box motion model, where an instance's similarity to a track mixes the *mask* IoU with
   the track's last mask moved by its predicted motion and the box IoU; lost tracks are matched
-  by a motion extrapolated from when they were seen whole (occlusions of 20-35 frames bridged
-  in the benchmark). Solved with scipy's ``linear_sum_assignment``; needs scipy (same extra).
+  by the motion of the free edge of their box (the one no occluder holds), kept 5 s, dropped
+  once that motion takes them out of the image (occlusions of 20-50 frames bridged in the
+  benchmark). Solved with scipy's ``linear_sum_assignment``; needs scipy (same extra).
 
 Mask IoU is computed on the box-local crops and only for pairs whose crops overlap
 (:func:`mask_iou`), never on full ``(N, H, W)`` masks.
@@ -38,12 +39,13 @@ frame (another stream fed by mistake) raises :class:`~ovseg.errors.TrackingError
 
 from __future__ import annotations
 
-import dataclasses
+import copy
 import logging
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, ClassVar, Literal
 
+import cv2
 import numpy as np
 
 from .errors import TrackingError
@@ -61,6 +63,7 @@ __all__ = [
     "make_tracker",
     "track",
     "mask_iou",
+    "mask_areas",
     "box_iou",
 ]
 
@@ -79,6 +82,18 @@ def _crop_rects(crops: Sequence[np.ndarray], offsets: np.ndarray) -> np.ndarray:
     offsets = np.asarray(offsets, dtype=np.int64).reshape(-1, 2)
     sizes = np.array([c.shape[:2] for c in crops], dtype=np.int64).reshape(-1, 2)  # (h, w)
     return np.concatenate([offsets, offsets + sizes[:, ::-1]], axis=1)
+
+
+def mask_areas(crops: Sequence[np.ndarray]) -> np.ndarray:
+    """int64 ``(N,)`` pixel count of each bool mask crop (``Result.areas()``, OpenCV's count)."""
+    count = cv2.countNonZero
+    return np.array([count(np.ascontiguousarray(c, dtype=np.bool_).view(np.uint8)) if c.size else 0 for c in crops],
+                    dtype=np.int64)
+
+
+def _bool_rows(crops: Sequence[np.ndarray], used: np.ndarray) -> dict[int, np.ndarray]:
+    """The crops of indices ``used`` as C-contiguous bool arrays (the same objects where they are)."""
+    return {k: np.ascontiguousarray(crops[k], dtype=np.bool_) for k in set(used.tolist())}
 
 
 def mask_iou(
@@ -112,36 +127,35 @@ def mask_iou(
     if out.size == 0:
         return out
     ra, rb = _crop_rects(crops_a, offsets_a), _crop_rects(crops_b, offsets_b)
-    x0 = np.maximum(ra[:, None, 0], rb[None, :, 0])
-    y0 = np.maximum(ra[:, None, 1], rb[None, :, 1])
-    x1 = np.minimum(ra[:, None, 2], rb[None, :, 2])
-    y1 = np.minimum(ra[:, None, 3], rb[None, :, 3])
-    todo = (x1 > x0) & (y1 > y0)
+    lo = np.maximum(ra[:, None, :2], rb[None, :, :2])  # (A, B, 2) x0, y0 of each pair's overlap
+    hi = np.minimum(ra[:, None, 2:], rb[None, :, 2:])  # x1, y1
+    extent = hi - lo
+    todo = (extent > 0).all(axis=2)
     if pairs is not None:
         todo &= pairs
     if not todo.any():
         return out
     if areas_a is None:
-        areas_a = np.array([np.count_nonzero(c) for c in crops_a], dtype=np.int64)
+        areas_a = mask_areas(crops_a)
     if areas_b is None:
-        areas_b = np.array([np.count_nonzero(c) for c in crops_b], dtype=np.int64)
+        areas_b = mask_areas(crops_b)
     aa = np.asarray(areas_a, dtype=np.int64)[:, None]
     ab = np.asarray(areas_b, dtype=np.int64)[None, :]
     if np.any(np.asarray(skip_below) > 0.0):
         # inter <= min(overlap rectangle, either area); IoU grows with inter.
-        most = np.minimum(np.minimum((x1 - x0) * (y1 - y0), aa), ab)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            bound = np.where(todo, most / np.maximum(aa + ab - most, 1), 0.0)
-        todo &= bound >= skip_below
+        most = np.minimum(np.minimum(extent[..., 0] * extent[..., 1], aa), ab)
+        todo &= most >= skip_below * np.maximum(aa + ab - most, 1)
     rows, cols = np.nonzero(todo)
-    for i, j, ax, ay, bx, by, sx0, sy0, sx1, sy1, ua, ub in zip(
-        rows.tolist(), cols.tolist(), ra[rows, 0].tolist(), ra[rows, 1].tolist(), rb[cols, 0].tolist(),
-        rb[cols, 1].tolist(), x0[rows, cols].tolist(), y0[rows, cols].tolist(), x1[rows, cols].tolist(),
-        y1[rows, cols].tolist(), aa[rows, 0].tolist(), ab[0, cols].tolist(), strict=True,
-    ):
-        a = crops_a[i][sy0 - ay : sy1 - ay, sx0 - ax : sx1 - ax]
-        b = crops_b[j][sy0 - by : sy1 - by, sx0 - bx : sx1 - bx]
-        inter = int(np.count_nonzero(a & b))
+    crops_a, crops_b = _bool_rows(crops_a, rows), _bool_rows(crops_b, cols)
+    # Per pair: the overlap rectangle in each crop's own coordinates, and the two areas.
+    la, lb = lo[rows, cols] - ra[rows, :2], lo[rows, cols] - rb[cols, :2]
+    size = extent[rows, cols]
+    table = np.concatenate([rows[:, None], cols[:, None], la, la + size, lb, lb + size, aa[rows], ab[0, cols, None]], axis=1)
+    # One AND and one count per pair, on the overlap rectangle of the two crops (OpenCV on the
+    # bool crops' uint8 views: rows of a crop are contiguous, the slices are strided views).
+    bitwise_and, count = cv2.bitwise_and, cv2.countNonZero
+    for i, j, ax0, ay0, ax1, ay1, bx0, by0, bx1, by1, ua, ub in table.tolist():
+        inter = count(bitwise_and(crops_a[i][ay0:ay1, ax0:ax1].view(np.uint8), crops_b[j][by0:by1, bx0:bx1].view(np.uint8)))
         union = ua + ub - inter
         out[i, j] = inter / union if union > 0 else 0.0
     return out
@@ -151,14 +165,12 @@ def box_iou(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
     """float64 ``(A, B)`` IoU of x1, y1, x2, y2 boxes (continuous convention); 0 for empty boxes."""
     a = np.asarray(boxes_a, dtype=np.float64).reshape(-1, 4)
     b = np.asarray(boxes_b, dtype=np.float64).reshape(-1, 4)
-    iw = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
-    ih = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
-    inter = iw * ih
-    area_a = np.clip(a[:, 2] - a[:, 0], 0, None) * np.clip(a[:, 3] - a[:, 1], 0, None)
-    area_b = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
-    union = area_a[:, None] + area_b[None, :] - inter
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
+    wh = np.minimum(a[:, None, 2:], b[None, :, 2:]) - np.maximum(a[:, None, :2], b[None, :, :2])
+    np.maximum(wh, 0.0, out=wh)
+    inter = wh[..., 0] * wh[..., 1]
+    sa, sb = np.maximum(a[:, 2:] - a[:, :2], 0.0), np.maximum(b[:, 2:] - b[:, :2], 0.0)
+    union = (sa[:, 0] * sa[:, 1])[:, None] + (sb[:, 0] * sb[:, 1])[None, :] - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
 # -- the common frame --------------------------------------------------------------------
@@ -205,7 +217,14 @@ class Tracker:
         ids = np.full(len(result), -1, dtype=np.int32)
         view = result if finite.all() else result[finite]
         ids[finite] = self._assign(view)
-        return dataclasses.replace(result, track_ids=ids)
+        if ids.size and ids.min() < -1:
+            raise TrackingError(f"expected track ids >= -1 from {type(self).__name__}, got {int(ids.min())}")
+        # The same Result with its ids: a shallow copy (its arrays are read-only and shared) rather
+        # than dataclasses.replace, which would check every mask crop again.
+        out = copy.copy(result)
+        ids.flags.writeable = False
+        object.__setattr__(out, "track_ids", ids)
+        return out
 
     def track(self, results: Iterable[Result]) -> Iterator[Result]:
         """``update`` each result of a stream in turn (lazily): ``for res in tracker.track(seg.stream(frames))``."""
@@ -276,7 +295,7 @@ class OmzTracker(Tracker):
 
     def _assign(self, result: Result) -> np.ndarray:
         n, t = len(result), len(self._ids)
-        areas = result.areas()
+        areas = mask_areas(result.mask_crops)
         affinity = np.zeros((n, t), dtype=np.float32)
         if n and t:
             affinity[:] = mask_iou(
@@ -452,26 +471,24 @@ class _BoxKalman:
     """Constant-velocity Kalman filters on ``(cx, cy, w, h)``, one per row, run as arrays.
 
     The noise model is SORT / ByteTrack's: standard deviations proportional to the box
-    height (1/20 for positions, 1/160 for velocities)."""
+    height (1/20 for positions, 1/160 for velocities). Each of the four coordinates and its
+    velocity form an independent pair (the motion, the noises and the measurement never mix
+    coordinates), so the 8x8 covariance is kept as four 2x2 blocks, ``p[:, k] = (var position,
+    covariance, var velocity)`` of coordinate ``k``, and every step is a few elementwise array
+    operations: the same numbers as the full 8x8 filter (``tests/test_track.py`` checks it
+    against one), without a matrix inverse per track."""
 
     def __init__(self) -> None:
         self.x = np.zeros((0, 8))
-        self.p = np.zeros((0, 8, 8))
-        self._f = np.eye(8)
-        self._f[:4, 4:] = np.eye(4)
-        self._h = np.eye(4, 8)
-
-    @staticmethod
-    def _std(h: np.ndarray, weight: float) -> np.ndarray:
-        h = np.maximum(h, 1.0)[:, None]
-        return weight * np.concatenate([h, h, h, h], axis=1)
+        self.p = np.zeros((0, 4, 3))
 
     def add(self, boxes_cxcywh: np.ndarray) -> None:
         z = np.asarray(boxes_cxcywh, dtype=np.float64).reshape(-1, 4)
-        x = np.concatenate([z, np.zeros_like(z)], axis=1)
-        std = np.concatenate([self._std(z[:, 3], 2 / 20), self._std(z[:, 3], 10 / 160)], axis=1)
-        p = np.einsum("ni,ij->nij", std**2, np.eye(8))
-        self.x = np.concatenate([self.x, x])
+        h = np.maximum(z[:, 3], 1.0)[:, None, None]
+        p = np.zeros((len(z), 4, 3))
+        p[:, :, 0:1] = (2 / 20 * h) ** 2
+        p[:, :, 2:3] = (10 / 160 * h) ** 2
+        self.x = np.concatenate([self.x, np.concatenate([z, np.zeros_like(z)], axis=1)])
         self.p = np.concatenate([self.p, p])
 
     def keep(self, rows: np.ndarray) -> None:
@@ -484,21 +501,26 @@ class _BoxKalman:
             return
         if hold_size is not None and hold_size.any():
             self.x[np.flatnonzero(hold_size)[:, None], [6, 7]] = 0.0
-        h = self.x[:, 3]
-        q = np.concatenate([self._std(h, 1 / 20), self._std(h, 1 / 160)], axis=1) ** 2
-        self.x = self.x @ self._f.T
-        self.p = self._f @ self.p @ self._f.T + np.einsum("ni,ij->nij", q, np.eye(8))
+        h = np.maximum(self.x[:, 3], 1.0)[:, None]
+        self.x[:, :4] += self.x[:, 4:]
+        pp, pv, vv = self.p[:, :, 0], self.p[:, :, 1], self.p[:, :, 2]  # views: updated in place, in this order
+        pp += 2 * pv + vv + (h / 20) ** 2
+        pv += vv
+        vv += (h / 160) ** 2
 
     def update(self, rows: np.ndarray, boxes_cxcywh: np.ndarray) -> None:
         if not len(rows):
             return
         z = np.asarray(boxes_cxcywh, dtype=np.float64).reshape(-1, 4)
         x, p = self.x[rows], self.p[rows]
-        r = np.einsum("ni,ij->nij", self._std(x[:, 3], 1 / 20) ** 2, np.eye(4))
-        s = self._h @ p @ self._h.T + r
-        k = p @ self._h.T @ np.linalg.inv(s)
-        self.x[rows] = x + np.einsum("nij,nj->ni", k, z - x[:, :4])
-        self.p[rows] = p - k @ self._h @ p
+        r = (np.maximum(x[:, 3], 1.0)[:, None] / 20) ** 2
+        pp, pv, vv = p[:, :, 0], p[:, :, 1], p[:, :, 2]
+        s = pp + r
+        innovation = (z - x[:, :4]) / s
+        x[:, :4] += pp * innovation
+        x[:, 4:] += pv * innovation
+        self.x[rows] = x
+        self.p[rows] = np.stack([pp * r / s, pv * r / s, vv - pv * pv / s], axis=2)
 
     def boxes_xyxy(self) -> np.ndarray:
         c, wh = self.x[:, :2], np.maximum(self.x[:, 2:4], 1.0)
@@ -510,24 +532,26 @@ def _cxcywh(boxes_xyxy: np.ndarray) -> np.ndarray:
     return np.concatenate([(b[:, :2] + b[:, 2:]) / 2, b[:, 2:] - b[:, :2]], axis=1)
 
 
-def _assign(similarity: np.ndarray, minimum: float) -> list[tuple[int, int]]:
+def _assign_arrays(similarity: np.ndarray, minimum: float) -> tuple[np.ndarray, np.ndarray]:
     """Optimal (rows, cols) pairs with similarity >= minimum (scipy's linear_sum_assignment)."""
     if similarity.size == 0:
-        return []
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     from scipy.optimize import linear_sum_assignment  # with the [track] extra
 
     rows, cols = linear_sum_assignment(np.where(similarity >= minimum, similarity, 0.0), maximize=True)
-    return [(int(r), int(c)) for r, c in zip(rows, cols, strict=True) if similarity[r, c] >= minimum]
+    keep = similarity[rows, cols] >= minimum
+    return rows[keep], cols[keep]
 
 
 def _box_iod(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
-    """float64 ``(A, B)``: the share of each box of ``a`` that lies inside each box of ``b``."""
+    """float64 ``(A, B)``: the share of each box of ``a`` that lies inside each box of ``b`` (0 for an empty box of ``a``)."""
     a = np.asarray(boxes_a, dtype=np.float64).reshape(-1, 4)
     b = np.asarray(boxes_b, dtype=np.float64).reshape(-1, 4)
     iw = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
     ih = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
     area = np.clip(a[:, 2] - a[:, 0], 0, None) * np.clip(a[:, 3] - a[:, 1], 0, None)
-    return iw * ih / np.maximum(area, 1e-9)[:, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(area[:, None] > 0, iw * ih / np.where(area > 0, area, 1.0)[:, None], 0.0)
 
 
 _HISTORY = 20  # observations kept per track for the velocity of a lost track
@@ -543,33 +567,43 @@ class MaskByteTrack(Tracker):
     1. instances against the confirmed tracks matched in the previous frame, by the mean of two IoUs:
        the *mask* IoU with the track's last mask moved by its predicted motion, and the box IoU
        with its predicted box (``similarity="mean"``; ``"mask"``, ``"box"`` or ``"min"`` use
-       one or the smaller), >= ``min_similarity``;
-    2. what is left against the lost tracks of the same class, by box IoU with the predicted
+       one or the smaller), and in the same assignment against the lost tracks of their class,
+       by box IoU with the box their motion gives (two objects crossing behind an occluder: the
+       one that comes out may be the lost one, not the one just seen), >= ``min_similarity``;
+    2. what is left against the lost tracks still unmatched, of the same class, by box IoU with the predicted
        box or the share of the instance's box inside it (an object coming out from behind an
        occluder is first seen as a sliver), whichever is larger, >= ``min_similarity``; a
-       track's motion from the frame it was lost on is the one it had while seen whole (see
-       :meth:`_whole_state`): occlusions longer than OMZ's 10 frames; then against the
+       track's motion from the frame it was lost on is that of the free edge of its box (the
+       edge an occluder does not hold) and its box is laid from that edge at the object's full
+       size (see :meth:`_lost_state`): occlusions longer than OMZ's 10 frames, by a static
+       occluder or the image border, also for an object seen whole only briefly; then against the
        tentative tracks (not yet confirmed), as in step 1 (after the lost ones, as ByteTrack
        does, so that an object coming back goes to its lost track);
     3. the box-only ``Result.candidates`` (``Segmenter(candidate_threshold=)``) against the tracks
        of step 1 still unmatched, by box IoU >= ``min_candidate_iou`` (keeps a track through a
        low-score stretch; its mask stays the last one);
     4. unmatched instances start tentative tracks, confirmed (given an id) after ``min_hits``
-       consecutive frames, or at once in the stream's first frame (or with ``min_hits=1``). A tentative track that
-       misses a frame is dropped, a confirmed one after ``max_lost_s`` seconds without a match
-       (``frame_rate`` frames a second).
+       consecutive frames, or at once in the stream's first frame (or with ``min_hits=1``). A
+       tentative track that misses a frame is dropped, a confirmed one after ``max_lost_s``
+       seconds without a match (``frame_rate`` frames a second) or as soon as its motion has
+       taken its box wholly out of the image (it left: it does not take the id of the next
+       object coming in there).
 
-    Steps 1 and 3 are class-agnostic (a class flicker keeps the id). Needs scipy
-    (``pip install "ovseg[track]"``).
+    Steps 1 and 3 are class-agnostic (a class flicker keeps the id). Mask IoU is computed only
+    where it can decide: for pairs whose moved crops overlap, whose bound can reach the
+    minimum, and that are not alone (a pair that is the only candidate of its instance and of
+    its track, with a box IoU that reaches the minimum alone, is matched without it). Needs
+    scipy (``pip install "ovseg[track]"``).
     """
 
     name = "mask-bytetrack"
+    _skip_decided: ClassVar[bool] = True  # False: mask IoU of every pair that can reach the minimum (tests)
 
     def __init__(
         self,
         *,
         frame_rate: float = 15.0,
-        max_lost_s: float = 3.0,
+        max_lost_s: float = 5.0,
         min_hits: int = 2,
         min_similarity: float = 0.2,
         min_candidate_iou: float = 0.5,
@@ -605,125 +639,187 @@ class MaskByteTrack(Tracker):
         self._offsets = np.zeros((0, 2), dtype=np.int64)
         self._mask_centres = np.zeros((0, 2))  # box centre when the mask was taken
         self._areas = np.zeros(0, dtype=np.int64)
-        self._history: list[deque[tuple[float, ...]]] = []  # (frame, cx, cy, w, h) of the last matches
+        self._history: list[deque[tuple[float, ...]]] = []  # (frame, x0, y0, x1, y1) of the last matches
         self._frames = 0
 
-    def _whole_state(self, j: int) -> np.ndarray | None:
-        """Kalman state ``(cx, cy, w, h, vx, vy, 0, 0)`` of track ``j`` for the current frame,
-        extrapolated from its recent observations of its usual size (within 15 % of its 75th
-        percentile): a box shrinking behind an occluder moves its centre at half speed and would be
-        extrapolated to nothing. ``None`` when there are too few such observations."""
-        obs = np.array(self._history[j], dtype=np.float64).reshape(-1, 5)
-        size = np.percentile(obs[:, 3:5], 75, axis=0)
-        whole = obs[(np.abs(obs[:, 3:5] / np.maximum(size, 1.0) - 1.0) <= 0.15).all(axis=1)]
-        if len(whole) < 3 or whole[-1, 0] - whole[0, 0] < 3:
+    def _lost_state(self, j: int) -> np.ndarray | None:
+        """Kalman state ``(cx, cy, w, h, vx, vy, 0, 0)`` for the current frame of track ``j``, lost
+        in it, from its recent boxes: ``None`` when there are too few (under 3 over 3 frames).
+
+        Occluders stand still (a pillar, a parked object, the image border): of a box's two edges
+        on an axis, one held by an occluder stops while the free one moves with the object (both
+        going in, and coming out). So each edge's velocity is fitted (least squares) and, where
+        the two differ (by > 0.5 px a frame and > 25 %) and do not move apart or together (both
+        fast, opposite ways: growing or shrinking in depth), the faster one is the object's and
+        the box is laid from it at the object's full size (the 90th percentile of its widths and
+        heights); otherwise (seen whole, or in depth) the centre moves with the edges' mean."""
+        obs = np.array(self._history[j], dtype=np.float64).reshape(-1, 5)  # frame, x0, y0, x1, y1
+        if len(obs) < 3 or obs[-1, 0] - obs[0, 0] < 3:
             return None
-        t = whole[:, 0] - whole[:, 0].mean()
-        velocity = (t @ (whole[:, 1:3] - whole[:, 1:3].mean(axis=0))) / (t @ t)
-        centre = whole[-1, 1:3] + velocity * (self._frames - whole[-1, 0])
-        return np.concatenate([centre, size, velocity, [0.0, 0.0]])
+        t = obs[:, 0] - obs[:, 0].mean()
+        edges = obs[:, 1:]
+        velocity = (t @ (edges - edges.mean(axis=0))) / (t @ t)
+        last = edges.mean(axis=0) + velocity * t[-1]  # the fitted edges at the last match
+        size = np.percentile(edges[:, 2:] - edges[:, :2], 90, axis=0)
+        centre, motion = np.zeros(2), np.zeros(2)
+        for axis in (0, 1):
+            v_low, v_high = velocity[axis], velocity[axis + 2]
+            fast, slow = max(abs(v_low), abs(v_high)), min(abs(v_low), abs(v_high))
+            apart = abs(v_low - v_high) > max(0.5, 0.25 * fast)
+            # both edges moving, apart: the object grows or shrinks (depth), it is not held
+            scaling = v_low * v_high < 0 and slow > max(0.5, 0.25 * fast)
+            if apart and not scaling and abs(v_low) > abs(v_high):  # the low edge is free
+                motion[axis], centre[axis] = v_low, last[axis] + size[axis] / 2
+            elif apart and not scaling:  # the high edge is free
+                motion[axis], centre[axis] = v_high, last[axis + 2] - size[axis] / 2
+            else:
+                motion[axis], centre[axis] = (v_low + v_high) / 2, (last[axis] + last[axis + 2]) / 2
+        centre += motion * (self._frames - obs[-1, 0])
+        return np.concatenate([centre, size, motion, [0.0, 0.0]])
 
     def _similarity(
-        self, result: Result, rows: np.ndarray, tracks: np.ndarray, predicted: np.ndarray, areas: np.ndarray
+        self, result: Result, rows: np.ndarray, tracks: np.ndarray, boxes: np.ndarray, areas: np.ndarray,
+        elsewhere: np.ndarray,
     ) -> np.ndarray:
         """``(len(rows), len(tracks))`` similarity of instances ``rows`` to tracks seen in the
-        previous frame (see ``similarity``)."""
-        if not len(rows) or not len(tracks):
-            return np.zeros((len(rows), len(tracks)))
-        boxes = box_iou(result.boxes[rows], predicted[tracks])
-        if self.similarity == "box":
+        previous frame (see ``similarity``), given their box IoU ``boxes``; ``elsewhere``: bool per
+        row, the instance is a candidate of another track in the same assignment (a lost one)."""
+        if not len(rows) or not len(tracks) or self.similarity == "box":
             return boxes
         # The least mask IoU that can still reach min_similarity: pairs below are skipped. With
         # "mean", pairs of box IoU < min_similarity / 2 are left to the box IoU alone (their
         # mask IoU would have to be 3 times as high): most overlaps of two different objects.
-        need = 2 * self.min_similarity - boxes if self.similarity == "mean" else np.full_like(boxes, self.min_similarity)
+        sure = np.zeros(boxes.shape, dtype=bool)
         if self.similarity == "mean":
-            need[boxes < self.min_similarity / 2] = np.inf
+            candidate = boxes >= self.min_similarity / 2
+            need = np.where(candidate, 2 * self.min_similarity - boxes, np.inf)
+            # A pair that is the only candidate of its instance and of its track and whose box IoU
+            # alone reaches the minimum (mean >= box / 2) is matched whatever its mask IoU: the
+            # optimal assignment splits into separate groups of candidates, and this group is the
+            # pair alone. Its mask IoU is not computed (its similarity is given as its bound).
+            if self._skip_decided:
+                sure = candidate & (boxes >= 2 * self.min_similarity)
+                sure &= ((candidate.sum(axis=1) == 1) & ~elsewhere)[:, None] & (candidate.sum(axis=0) == 1)[None, :]
+                need[sure] = np.inf
+        else:
+            need = np.full_like(boxes, self.min_similarity)
         shift = np.rint(self._kf.x[tracks, :2] - self._mask_centres[tracks]).astype(np.int64)
+        crops = result.mask_crops
         masks = mask_iou(
-            [result.mask_crops[i] for i in rows.tolist()], result.mask_offsets[rows], [self._crops[j] for j in tracks.tolist()],
+            [crops[i] for i in rows.tolist()], result.mask_offsets[rows], [self._crops[j] for j in tracks.tolist()],
             self._offsets[tracks] + shift, areas_a=areas[rows], areas_b=self._areas[tracks], skip_below=need,
         )
-        return {"mask": masks, "mean": (masks + boxes) / 2, "min": np.minimum(masks, boxes)}[self.similarity]
+        if self.similarity == "mean":
+            masks[sure] = 1.0
+            return (masks + boxes) / 2
+        return masks if self.similarity == "mask" else np.minimum(masks, boxes)
 
-    def _match(self, sim: np.ndarray, rows: np.ndarray, cols: np.ndarray, minimum: float) -> list[tuple[int, int]]:
-        """Optimal pairs (rows[r], cols[c]) of ``sim[r, c] >= minimum``."""
-        return [(int(rows[r]), int(cols[c])) for r, c in _assign(sim, minimum)]
+    @staticmethod
+    def _match(sim: np.ndarray, rows: np.ndarray, cols: np.ndarray, minimum: float) -> tuple[np.ndarray, np.ndarray]:
+        """Optimal pairs ``(rows[r], cols[c])`` of ``sim[r, c] >= minimum``, as two index arrays."""
+        r, c = _assign_arrays(sim, minimum)
+        return rows[r], cols[c]
 
     def _assign(self, result: Result) -> np.ndarray:
         n = len(result)
-        lost_before = self._lost.copy()
+        lost_before = self._lost
         self._kf.predict(hold_size=lost_before > 0)
         predicted = self._kf.boxes_xyxy()
         t = len(self._ids)
-        fresh = np.flatnonzero(lost_before == 0)
-        lost = np.flatnonzero(lost_before > 0)
-        areas = result.areas() if n else np.zeros(0, dtype=np.int64)
-        pairs: list[tuple[int, int]] = []  # (instance, track)
-        # 1. instances against the confirmed tracks seen in the previous frame
-        confirmed = fresh[self._ids[fresh] >= 0]
-        pairs += self._match(self._similarity(result, np.arange(n), confirmed, predicted, areas),
-                             np.arange(n), confirmed, self.min_similarity)
-        # 2. what is left against the lost tracks of the same class, by box IoU
-        left = np.array(sorted(set(range(n)) - {i for i, _ in pairs}), dtype=np.int64)
+        boxes = result.boxes.astype(np.float64)
+        areas = mask_areas(result.mask_crops)
+        fresh = lost_before == 0
+        ious = box_iou(boxes, predicted)  # (n, t), every step takes its part
+        track_of = np.full(n, -1, dtype=np.int64)  # the track row each instance went to
+        everyone = np.arange(n)
+
+        def take(rows: np.ndarray, cols: np.ndarray) -> None:
+            track_of[rows] = cols
+
+        # Similarity to the tracks seen in the previous frame, for steps 1 and 2b at once (one
+        # mask IoU pass; step 2b uses the rows step 1 leaves).
+        lost = np.flatnonzero(~fresh)
+        sim_lost = ious[:, lost].copy()
+        sim_lost[result.class_ids[:, None] != self._classes[lost][None, :]] = 0.0
+        seen = np.flatnonzero(fresh)
+        sim_seen = self._similarity(result, everyone, seen, ious[:, seen], areas,
+                                    elsewhere=(sim_lost >= self.min_similarity).any(axis=1))
+        is_confirmed = self._ids[seen] >= 0
+        # 1. instances against the confirmed tracks seen in the previous frame and, in the same
+        # assignment, the lost tracks of their class by box IoU with the box their motion gives
+        take(*self._match(np.concatenate([sim_seen[:, is_confirmed], sim_lost], axis=1), everyone,
+                          np.concatenate([seen[is_confirmed], lost]), self.min_similarity))
+        # 2. what is left against the lost tracks still unmatched, of the same class, by box IoU
+        # or the share inside the box their motion gives
+        left = np.flatnonzero(track_of < 0)
+        lost = lost[~np.isin(lost, track_of)]
         if len(left) and len(lost):
             # IoU, or the share of the instance inside the predicted box: an object coming out
             # from behind an occluder is first seen as a sliver of itself.
-            sim = np.maximum(box_iou(result.boxes[left], predicted[lost]), _box_iod(result.boxes[left], predicted[lost]))
+            # The box where it may be grows with the time lost: by 20 % of its motion (the error
+            # of a velocity fitted on a few noisy boxes) on each side.
+            margin = 0.2 * np.abs(self._kf.x[lost, 4:6]) * lost_before[lost, None]
+            grown = predicted[lost] + np.concatenate([-margin, margin], axis=1)
+            sim = np.maximum(ious[np.ix_(left, lost)], _box_iod(boxes[left], grown))
             sim[result.class_ids[left][:, None] != self._classes[lost][None, :]] = 0.0
-            pairs += self._match(sim, left, lost, self.min_similarity)
+            take(*self._match(sim, left, lost, self.min_similarity))
         # 2b. then against the tentative tracks (after the lost ones, as ByteTrack does, so that a
         # half-visible object coming out of an occlusion goes back to its lost track)
-        left = np.array(sorted(set(range(n)) - {i for i, _ in pairs}), dtype=np.int64)
-        tentative = fresh[self._ids[fresh] < 0]
-        pairs += self._match(self._similarity(result, left, tentative, predicted, areas), left, tentative, self.min_similarity)
+        left = np.flatnonzero(track_of < 0)
+        take(*self._match(sim_seen[np.ix_(left, np.flatnonzero(~is_confirmed))], left, seen[~is_confirmed],
+                          self.min_similarity))
         # 3. candidates against the fresh tracks still unmatched, by box IoU
+        matched = np.zeros(t, dtype=bool)
+        mine = np.flatnonzero(track_of >= 0)
+        matched[track_of[mine]] = True
         cand = result.candidates
         ok = np.flatnonzero(np.isfinite(cand.boxes).all(axis=1) & np.isfinite(cand.scores))
-        taken = {j for _, j in pairs}
-        open_fresh = np.array([j for j in fresh.tolist() if j not in taken], dtype=np.int64)
-        cand_pairs: list[tuple[int, int]] = []  # (track, candidate)
+        open_fresh = np.flatnonzero(fresh & ~matched)
+        cand_tracks = cand_rows = np.zeros(0, dtype=np.int64)
         if len(ok) and len(open_fresh):
-            cand_pairs = self._match(box_iou(predicted[open_fresh], cand.boxes[ok]), open_fresh, ok, self.min_candidate_iou)
+            cand_tracks, cand_rows = self._match(box_iou(predicted[open_fresh], cand.boxes[ok]), open_fresh, ok,
+                                                 self.min_candidate_iou)
         # updates
-        rows = np.array([j for _, j in pairs] + [j for j, _ in cand_pairs], dtype=np.int64)
-        zs = [result.boxes[i] for i, _ in pairs] + [cand.boxes[c] for _, c in cand_pairs]
-        self._kf.update(rows, _cxcywh(np.array(zs)) if zs else np.zeros((0, 4)))
-        matched = np.zeros(t, dtype=bool)
-        matched[rows] = True
-        # A track lost from this frame on moves on as it did while seen whole.
-        for j in np.flatnonzero(~matched & (self._lost == 0)).tolist():
-            state = self._whole_state(j)
+        whole_boxes = _cxcywh(boxes)
+        self._kf.update(np.concatenate([track_of[mine], cand_tracks]),
+                        np.concatenate([whole_boxes[mine], _cxcywh(cand.boxes[cand_rows])]))
+        matched[cand_tracks] = True
+        # A track lost from this frame on moves on with the free edge of its box (see _lost_state).
+        for j in np.flatnonzero(~matched & (lost_before == 0)).tolist():
+            state = self._lost_state(j)
             if state is not None:
                 self._kf.x[j] = state
         self._hits = np.where(matched, self._hits + 1, 0)
         self._lost = np.where(matched, 0, self._lost + 1)
-        whole_boxes = _cxcywh(result.boxes)
-        centres = whole_boxes[:, :2]
-        for i, j in pairs:
-            self._history[j].append((self._frames, *whole_boxes[i].tolist()))
+        rows = track_of[mine]
+        for i, j, box in zip(mine.tolist(), rows.tolist(), boxes[mine].tolist(), strict=True):
+            self._history[j].append((self._frames, *box))
             self._crops[j] = result.mask_crops[i]
-            self._offsets[j] = result.mask_offsets[i]
-            self._mask_centres[j] = centres[i]
-            self._areas[j] = areas[i]
-            self._classes[j] = result.class_ids[i]
+        self._offsets[rows] = result.mask_offsets[mine]
+        self._mask_centres[rows] = whole_boxes[mine, :2]
+        self._areas[rows] = areas[mine]
+        self._classes[rows] = result.class_ids[mine]
         confirm = (self._ids < 0) & matched & (self._hits >= self.min_hits)
         self._ids[confirm] = np.arange(self._next_id, self._next_id + int(confirm.sum()))
         self._next_id += int(confirm.sum())
         ids = np.full(n, -1, dtype=np.int64)
-        for i, j in pairs:
-            ids[i] = self._ids[j]
-        # drop tentative tracks that missed, and confirmed ones lost too long
-        alive = np.flatnonzero(np.where(self._ids < 0, matched, self._lost <= self.max_lost))
-        self._kf.keep(alive)
-        for name in ("_ids", "_classes", "_hits", "_lost", "_offsets", "_mask_centres", "_areas"):
-            setattr(self, name, getattr(self, name)[alive])
-        self._crops = [self._crops[j] for j in alive.tolist()]
-        self._history = [self._history[j] for j in alive.tolist()]
+        ids[mine] = self._ids[rows]
+        # drop tentative tracks that missed, and confirmed ones lost too long or gone out of the
+        # image (their box moved by their motion lies wholly outside it: they left)
+        height, width = result.image_hw
+        x0, y0, x1, y1 = self._kf.boxes_xyxy().T
+        inside = (x1 > 0) & (y1 > 0) & (x0 < width) & (y0 < height)
+        alive = np.flatnonzero(np.where(self._ids < 0, matched, (self._lost <= self.max_lost) & (matched | inside)))
+        if len(alive) < t:
+            self._kf.keep(alive)
+            for name in ("_ids", "_classes", "_hits", "_lost", "_offsets", "_mask_centres", "_areas"):
+                setattr(self, name, getattr(self, name)[alive])
+            self._crops = [self._crops[j] for j in alive.tolist()]
+            self._history = [self._history[j] for j in alive.tolist()]
         # 4. new tracks
-        new = np.array(sorted(set(range(n)) - {i for i, _ in pairs}), dtype=np.int64)
+        new = np.flatnonzero(track_of < 0)
         if len(new):
-            self._kf.add(_cxcywh(result.boxes[new]))
+            self._kf.add(whole_boxes[new])
             first = self._frames == 0 or self.min_hits <= 1
             new_ids = np.arange(self._next_id, self._next_id + len(new)) if first else np.full(len(new), -1)
             if first:
@@ -734,9 +830,9 @@ class MaskByteTrack(Tracker):
             self._hits = np.concatenate([self._hits, np.ones(len(new), dtype=np.int64)])
             self._lost = np.concatenate([self._lost, np.zeros(len(new), dtype=np.int64)])
             self._crops += [result.mask_crops[i] for i in new.tolist()]
-            self._history += [deque([(self._frames, *whole_boxes[i].tolist())], maxlen=_HISTORY) for i in new.tolist()]
+            self._history += [deque([(self._frames, *boxes[i].tolist())], maxlen=_HISTORY) for i in new.tolist()]
             self._offsets = np.concatenate([self._offsets, result.mask_offsets[new].astype(np.int64)])
-            self._mask_centres = np.concatenate([self._mask_centres, centres[new]])
+            self._mask_centres = np.concatenate([self._mask_centres, whole_boxes[new, :2]])
             self._areas = np.concatenate([self._areas, areas[new]])
         self._frames += 1
         return ids
