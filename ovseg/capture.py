@@ -182,6 +182,7 @@ class FrameGrabber:
         if self._thread.is_alive():
             self._thread.join(join_timeout_s)
             if self._thread.is_alive():
-                logger.warning("%s: the capture thread is still blocked in read()", self.source.name)
+                if join_timeout_s > 0:  # asked to wait: say that it did not end (0: a stop signal only)
+                    logger.warning("%s: the capture thread is still blocked in read()", self.source.name)
                 return False
         return True

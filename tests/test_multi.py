@@ -29,7 +29,7 @@ class Scripted:
                 raise OSError("device unplugged")
             return False, None
         self.reads += 1
-        return True, np.full((48, 64, 3), self.reads, np.uint8)
+        return True, np.full((48, 64, 3), self.reads % 256, np.uint8)  # an endless one passes 255
 
     def get(self, prop: int) -> float:
         return 0.0
