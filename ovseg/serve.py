@@ -573,17 +573,17 @@ class _Front:
             chunks.append(message.get("body", b""))
             size += len(chunks[-1])
             if size > limit:
-                await _send_error(send, 413, f"expected {expected}, got more than {limit} bytes")
-                # Read and drop what the client still sends (up to a bound): closing with unread
-                # bytes makes the kernel reset the connection, and a reset can destroy the 413
-                # before the client has read it.
+                # Read and drop what the client still sends (up to a bound) before answering: the
+                # server closes the connection after a refusal, and closing with unread bytes makes
+                # the kernel reset it, which can destroy the 413 before the client has read it.
+                chunks.clear()
                 drained = 0
                 while message.get("more_body", False) and drained < _DRAIN_MAX:
                     message = await receive()
                     if message["type"] != "http.request":
-                        break
+                        return
                     drained += len(message.get("body", b""))
-                return
+                return await _send_error(send, 413, f"expected {expected}, got more than {limit} bytes")
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
