@@ -24,7 +24,7 @@ LAYER = {
     "sources": 3, "track": 3,
     "capture": 4,
     "window": 4, "download": 4, "model": 4,
-    "pipeline": 5, "multi": 5, "quantize": 5,
+    "pipeline": 5, "multi": 5, "quantize": 5, "runs": 5,
     "segmenter": 6,
     "evaluation": 7, "bench": 7, "demo": 7, "mosaic": 7,
     "commands": 8,
