@@ -26,7 +26,7 @@ LAYER = {
     "window": 4, "download": 4, "model": 4,
     "pipeline": 5, "multi": 5, "quantize": 5, "runs": 5,
     "segmenter": 6,
-    "evaluation": 7, "bench": 7, "demo": 7, "mosaic": 7,
+    "evaluation": 7, "bench": 7, "demo": 7, "mosaic": 7, "batch": 7,
     "commands": 8,
     "cli": 9,
     "__main__": 10, "__init__": 10,

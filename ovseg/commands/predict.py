@@ -61,6 +61,20 @@ def register(sub: Any) -> None:
         "--skip-existing", action="store_true",
         help="skip every input whose final files already exist (a second run after ^C redoes only the rest)",
     )
+    parser.add_argument(
+        "--ray", action="store_true",
+        help="run on a local Ray cluster (bound to 127.0.0.1): image and video files only, the same files "
+        "(needs the ray extra)",
+    )
+    parser.add_argument(
+        "--ray-address", metavar="ADDRESS",
+        help="run on an existing Ray cluster: auto, HOST:PORT or ray://HOST:PORT (implies --ray); the model path "
+        "or catalogue name, --cache-dir and the output folder must be valid on every node",
+    )
+    parser.add_argument(
+        "--ray-actors", type=positive_int_arg, metavar="N",
+        help="--ray: actors segmenting at once (default one per node, each with the node's CPUs)",
+    )
     add_stream_options(
         parser,
         track_help="give instances of videos, cameras and streams ids that stay with an object across frames (track_id "
@@ -83,6 +97,11 @@ def run(args: argparse.Namespace) -> int:
         raise OvsegError(f"cannot write {out_dir}: expected a folder, got a file")
     check_folder(out_dir)
     check_writable(args.coco)
+    if args.ray or args.ray_address:
+        from ..batch import run_command
+
+        with quiet_opencv():
+            return run_command(args, compile_config(args))
     tally = Tally()
     names = Stems()
 
