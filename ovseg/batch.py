@@ -517,8 +517,8 @@ def _run(
         batch_size=1,
         compute=ray.data.ActorPoolStrategy(size=size),
         num_cpus=cpus,
-        max_restarts=-1,  # an actor that dies is replaced ...
-        max_task_retries=-1,  # ... and its unit run again
+        # Ray Data's actor pools restart a dead actor and retry its tasks (max_restarts=-1,
+        # max_task_retries=-1 by default; passing them is deprecated since Ray 2.60).
     )
     total = sum(len(u["paths"]) for u in units if u["kind"] == "images") or None
     addresses = {n["NodeID"]: n["NodeManagerAddress"] for n in ray.nodes()}
