@@ -37,14 +37,16 @@ Ray is imported only here: ``pip install "ovseg[ray]"``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import math
 import os
 import re
+import socket
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,7 +91,7 @@ class BatchReport:
         startup_s: seconds to start or join the cluster.
         actor_startup_s: seconds from the pipeline's start to the first actor ready.
         actors: the actor pool's size.
-        nodes: frames per node (its IP address).
+        nodes: frames per node (``"ADDRESS (node ID)"``, the first 8 digits of Ray's node id).
         processes: the actor processes that reported (more than ``actors`` when one died and
             was replaced).
         interrupted: stopped by ``^C``.
@@ -282,15 +284,27 @@ def _connect(ray: Any, address: str | None, num_cpus: int | None) -> bool:
     if ray.is_initialized():
         return False
     common = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING}
-    if address:
+    if not address:
+        with _loopback():
+            ray.init(num_cpus=num_cpus or os.cpu_count() or 1, _node_ip_address="127.0.0.1", **common)
+        _check_loopback(ray)
+        return True
+    host, _, port = address.split("://", 1)[-1].rpartition(":")
+    host = host.strip("[]")
+    loopback = host in ("localhost", "::1") or host.startswith("127.")
+    if address != "auto" and port.isdigit():  # Ray waits minutes for a GCS that is not there
         try:
+            socket.create_connection((host, int(port)), timeout=10).close()
+        except OSError as error:
+            raise ConfigError(f"expected a Ray cluster at {address!r}, got nothing listening: "
+                              f"{error.strerror or error}") from None
+    try:
+        with _loopback() if loopback else contextlib.nullcontext():
             ray.init(address=address, **common)
-        except (ConnectionError, RuntimeError, ValueError) as error:
-            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            raise ConfigError(f"expected a Ray cluster at {address!r}, got none reachable: {first}") from None
-        return False
-    start_local_cluster(ray, num_cpus or os.cpu_count() or 1, **common)
-    return True
+    except (ConnectionError, RuntimeError, ValueError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ConfigError(f"expected a Ray cluster at {address!r}, got none reachable: {first}") from None
+    return False
 
 
 #: Ray's switch (meant for single-machine Windows and macOS) that makes it take the loopback
@@ -298,29 +312,42 @@ def _connect(ray: Any, address: str | None, num_cpus: int | None) -> bool:
 _LOOPBACK_SWITCH = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
 
-def start_local_cluster(ray: Any, num_cpus: int, **options: Any) -> None:
-    """``ray.init`` of a one-machine cluster whose node, GCS, raylet and workers listen on
-    127.0.0.1 only (``_node_ip_address="127.0.0.1"``, no dashboard): Ray resolves 127.0.0.1 to
-    the machine's outward address unless its single-machine switch is off, so the switch is
-    turned off for the start (the processes started keep it) and restored after."""
+@contextlib.contextmanager
+def _loopback() -> Iterator[None]:
+    """Ray takes 127.0.0.1 as this machine's node address (instead of replacing it by the
+    machine's outward one) while this is in force; processes started meanwhile keep it."""
     from ray._private import ray_constants
 
     before_env, before = os.environ.get(_LOOPBACK_SWITCH), ray_constants.ENABLE_RAY_CLUSTER
     os.environ[_LOOPBACK_SWITCH] = "0"
     ray_constants.ENABLE_RAY_CLUSTER = False
     try:
-        options.setdefault("include_dashboard", False)
-        ray.init(num_cpus=num_cpus, _node_ip_address="127.0.0.1", **options)
+        yield
     finally:
         ray_constants.ENABLE_RAY_CLUSTER = before
         if before_env is None:
             os.environ.pop(_LOOPBACK_SWITCH, None)
         else:
             os.environ[_LOOPBACK_SWITCH] = before_env
+
+
+def _check_loopback(ray: Any) -> None:
     addresses = {n["NodeManagerAddress"] for n in ray.nodes()}
     if addresses != {"127.0.0.1"}:
         ray.shutdown()
         raise ConfigError(f"expected a local Ray node on 127.0.0.1, got one on {', '.join(sorted(addresses))}")
+
+
+def start_local_cluster(ray: Any, num_cpus: int, **options: Any) -> None:
+    """``ray.init`` of a one-machine cluster whose node, GCS, raylet and workers listen on
+    127.0.0.1 only (``_node_ip_address="127.0.0.1"``, no dashboard by default). Ray replaces
+    127.0.0.1 by the machine's outward address unless its single-machine switch is off
+    (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``, meant for Windows and macOS), so the switch is off
+    for the start (the processes started keep it) and restored after."""
+    options.setdefault("include_dashboard", False)
+    with _loopback():
+        ray.init(num_cpus=num_cpus, _node_ip_address="127.0.0.1", **options)
+    _check_loopback(ray)
 
 
 _TEMPORARY = re.compile(r"^\.(?P<stem>.+)\.[A-Za-z0-9_]{8}\.(json|png|jsonl|mp4)$")
@@ -521,7 +548,7 @@ def _run(
         # max_task_retries=-1 by default; passing them is deprecated since Ray 2.60).
     )
     total = sum(len(u["paths"]) for u in units if u["kind"] == "images") or None
-    addresses = {n["NodeID"]: n["NodeManagerAddress"] for n in ray.nodes()}
+    addresses = {n["NodeID"]: f"{n['NodeManagerAddress']} (node {n['NodeID'][:8]})" for n in ray.nodes()}
     ready = math.inf
     bar = tqdm(total=total, unit="frame", desc="predict", file=sys.stderr, disable=None if echo else True,
                dynamic_ncols=True)

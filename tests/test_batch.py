@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -134,7 +135,7 @@ def test_outputs_identical_to_the_plain_command(
         return [line.rsplit(" [", 1)[0].replace(folder, "OUT") for line in text.splitlines() if " -> " in line]
 
     assert lines(plain_out, str(tmp_path / "plain")) == lines(ray_out, str(tmp_path / "ray"))
-    assert "frames per node: 127.0.0.1 18" in ray_out
+    assert re.search(r"frames per node: 127\.0\.0\.1 \(node [0-9a-f]{8}\) 18\n", ray_out), ray_out
 
 
 def test_a_bad_image_among_good_ones(cluster: None, tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
