@@ -285,9 +285,7 @@ def _connect(ray: Any, address: str | None, num_cpus: int | None) -> bool:
         return False
     common = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING}
     if not address:
-        with _loopback():
-            ray.init(num_cpus=num_cpus or os.cpu_count() or 1, _node_ip_address="127.0.0.1", **common)
-        _check_loopback(ray)
+        start_local_cluster(ray, num_cpus or os.cpu_count() or 1, **common)
         return True
     host, _, port = address.split("://", 1)[-1].rpartition(":")
     host = host.strip("[]")
@@ -345,6 +343,9 @@ def start_local_cluster(ray: Any, num_cpus: int, **options: Any) -> None:
     (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``, meant for Windows and macOS), so the switch is off
     for the start (the processes started keep it) and restored after."""
     options.setdefault("include_dashboard", False)
+    # Ray runs its workers at nice 15 (below its own daemons); here they are the run's work, at
+    # the priority the plain command has.
+    options.setdefault("_system_config", {"worker_niceness": 0})
     with _loopback():
         ray.init(num_cpus=num_cpus, _node_ip_address="127.0.0.1", **options)
     _check_loopback(ray)
@@ -393,6 +394,7 @@ def predict(
     actors: int | None = None,
     num_cpus: int | None = None,
     images_per_unit: int | None = None,
+    runtime_env: Mapping[str, Any] | None = None,
     echo: bool = False,
 ) -> BatchReport:
     """Segment image and video files on a Ray cluster, writing what ``ovseg predict`` writes.
@@ -415,6 +417,7 @@ def predict(
         actors: the actor pool's size (default: one per node, see :func:`default_actors`).
         num_cpus: CPUs of a local cluster (default: this machine's).
         images_per_unit: images per actor call (default: a few calls per actor, at most 64).
+        runtime_env: Ray's runtime environment for the actors (``{"env_vars": {...}}``, ...).
         echo: print the plain command's lines and a progress bar.
 
     Returns:
@@ -503,7 +506,7 @@ def predict(
         began = time.time()
         try:
             if units:
-                _run(ray, units, options, size, cpus, report, tally, coco_out, echo)
+                _run(ray, units, options, size, cpus, report, tally, coco_out, echo, runtime_env)
         except KeyboardInterrupt:
             report.interrupted = True
         if report.processing_s:
@@ -527,16 +530,18 @@ def predict(
 
 def _run(
     ray: Any, units: list[dict[str, Any]], options: dict[str, Any], size: int, cpus: int, report: BatchReport,
-    tally: Tally, coco: Any, echo: bool,
+    tally: Tally, coco: Any, echo: bool, runtime_env: Mapping[str, Any] | None = None,
 ) -> None:
     """The pipeline: units -> actor pool -> reports, taken in input order."""
     from tqdm import tqdm
 
     context = ray.data.DataContext.get_current()
     context.execution_options.preserve_order = True
+    data_logger = logging.getLogger("ray.data")
+    level = data_logger.level
+    data_logger.setLevel(logging.ERROR)  # its progress bars and "execution finished" lines: this run's own lines instead
     context.enable_progress_bars = False
     context.print_on_execution_start = False
-    logging.getLogger("ray.data").setLevel(logging.WARNING)
     dataset = ray.data.from_items([{"unit": json.dumps(u)} for u in units], override_num_blocks=len(units))
     results = dataset.map_batches(
         _Worker,
@@ -544,6 +549,7 @@ def _run(
         batch_size=1,
         compute=ray.data.ActorPoolStrategy(size=size),
         num_cpus=cpus,
+        runtime_env=dict(runtime_env) if runtime_env else None,
         # Ray Data's actor pools restart a dead actor and retry its tasks (max_restarts=-1,
         # max_task_retries=-1 by default; passing them is deprecated since Ray 2.60).
     )
@@ -574,6 +580,7 @@ def _run(
         raise _ovseg_error(error) from None
     finally:
         bar.close()
+        data_logger.setLevel(level)
         if ready < math.inf:  # from the first actor ready (its model compiled) to the last report
             report.processing_s = time.time() - ready
 

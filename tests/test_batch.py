@@ -24,7 +24,9 @@ import numpy as np
 import pytest
 
 from ovseg.cli import main
+from ovseg.synthetic import labels_model, save_model
 
+from .test_zoo import NAME, Served, publish, server  # noqa: F401 (server: the local HTTP server fixture)
 from .videos import frames_of, write_cfr
 
 try:
@@ -210,6 +212,26 @@ def test_skip_existing_resumes_across_runs(cluster: None, tiny_model: Path, tmp_
     assert {n: t for n, t in kept.items() if n not in ("b.png", "c.json")} == {
         p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.name in kept and p.name not in ("b.png", "c.json")
     }
+
+
+def test_a_catalogue_name_is_fetched_once_per_node(cluster: None, server: Served, tmp_path: Path) -> None:  # noqa: F811
+    """Two actors on the one node, an empty cache: the model is downloaded once (the other
+    actor waits for the cache's lock), verified, and used."""
+    from ovseg.batch import predict
+
+    ir = save_model(labels_model(labels=[0], scores=[0.9], boxes=[[0, 0, 1, 1]], boxes_relative=True, input_hw=(64, 96)),
+                    tmp_path / "ir" / "m.xml")
+    files = {f"FP32/{NAME}.bin": ir.with_suffix(".bin").read_bytes(), f"FP32/{NAME}.xml": ir.read_bytes()}
+    publish(server, tmp_path, files, resize="stretch")
+    for name in "ab":
+        cv2.imwrite(str(tmp_path / f"{name}.png"), np.full((30, 50, 3), 80, np.uint8))
+    report = predict([str(tmp_path / "a.png"), str(tmp_path / "b.png")], model=NAME, output=tmp_path / "out",
+                     cache_dir=tmp_path / "cache", actors=2, images_per_unit=1, threshold=0.0,
+                     runtime_env={"env_vars": {"OVSEG_CATALOG": str(tmp_path / "catalog.json"), "OVSEG_MIRROR": ""}})
+    assert report.frames == 2 and not report.failed and report.actors == 2
+    assert sorted(p for p, _ in server.requests) == sorted(f"/omz/{NAME}/{rel}" for rel in files)  # each file once
+    doc = json.loads((tmp_path / "out" / "a.json").read_text())
+    assert doc["model"] == NAME and [i["box"] for i in doc["instances"]] == [[0, 0, 50, 30]]  # stretch: the catalogue's
 
 
 def test_interrupt_stops_the_run_and_its_cluster(standin_model: Path, coco_images: Path, tmp_path: Path) -> None:
