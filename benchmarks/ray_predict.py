@@ -1,7 +1,8 @@
 """``ovseg predict --ray`` against the plain ``ovseg predict``, side by side; the driver's memory
 over 10,000 images; a two-node cluster on this machine.
 
-1. **Throughput** (``--rounds R``): rounds alternate, each command in a fresh process over the
+1. **Throughput** (``--rounds R``): rounds alternate, each command in a fresh process (and
+   session: see :func:`predict`) over the
    same images and model (``--infer-precision f32``, overlays on): the FPS each command prints
    on its last line (start-up excluded: the model's compile, and for ``--ray`` the cluster's
    and the actors' start, printed apart), the ratio ``--ray`` / plain per round and its median.
@@ -47,8 +48,11 @@ AUTH = {"RAY_AUTH_MODE": "token"}  # ray start enables token auth; its clients m
 def predict(args: list[str], env: dict[str, str] | None = None, timeout: int = 900) -> tuple[dict[str, str], float]:
     """Run ``ovseg predict ARGS``; its last line's numbers and the ray line's, and the wall time."""
     start = time.perf_counter()
+    # A session of its own: with the kernel's autogroup scheduling (on here) CPU time is shared
+    # between sessions, and Ray starts its workers in sessions of their own; without this the
+    # plain command would share one session's share with the rest of this one.
     proc = subprocess.run([sys.executable, "-m", "ovseg", "predict", *args], capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})})
+                          timeout=timeout, env={**os.environ, **(env or {})}, start_new_session=True)
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"ovseg predict {' '.join(args)} failed ({proc.returncode}): {proc.stderr[-2000:]}")
@@ -167,8 +171,8 @@ def two_node(model: str, images: str, port: int) -> None:
                         "127.0.0.1", "--num-cpus", "1", "--temp-dir", temp], check=True, capture_output=True, timeout=180,
                        env=env)
         listening = subprocess.run(["ss", "-ltnp"], capture_output=True, text=True).stdout.splitlines()
-        outside = [line for line in listening if "ray" in line or "raylet" in line or "gcs" in line]
-        outside = [line for line in outside if "127.0.0.1:" not in line]
+        outside = [line.split()[3] for line in listening if "raylet" in line or "gcs_server" in line or "ray::" in line]
+        outside = [addr for addr in outside if not addr.rsplit(":", 1)[0].strip("[]").removeprefix("::ffff:").startswith("127.")]
         print(f"listening outside 127.0.0.1: {outside or 'nothing'}")
         with tempfile.TemporaryDirectory(prefix="ovseg-ray2out-") as tmp:
             found, wall = predict([images, "-m", model, "--infer-precision", "f32", "-o", tmp,

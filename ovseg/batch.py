@@ -429,7 +429,9 @@ def predict(
         OvsegError: what the plain command raises for the same inputs and options.
     """
     ray = import_ray()
+    from .cache import catalogue_name
     from .files import check_folder, check_writable
+    from .model import read_model
     from .sinks import CocoResults
     from .sources import ImageSource, open_sources, safe_name
     from .track import DEFAULT_TRACKER
@@ -474,6 +476,8 @@ def predict(
             continue
         video_jobs.append((source.name, stem))
 
+    if address is None and catalogue_name(model) is None:  # a local file: the plain command's errors, before any start-up
+        read_model(model)
     started_connect = time.perf_counter()
     started = _connect(ray, address, num_cpus)
     coco_out = None
@@ -586,20 +590,24 @@ def _run(
 
 
 def _ovseg_error(error: BaseException) -> BaseException:
-    """The ovseg error inside Ray's wrappers (an actor that could not start, say), else the error."""
-    seen = error
+    """The ovseg error inside Ray's wrappers (an actor that could not start, say), else the error.
+    Ray passes the error of an actor's creation on as text (its traceback), so the last
+    ``ovseg.errors.NAME: message`` line is read back as that error."""
+    from . import errors
+
+    seen: BaseException | None = error
     for _ in range(8):
-        if isinstance(seen, OvsegError) and not type(seen).__module__.startswith("ray"):
-            return seen
-        cause = getattr(seen, "cause", None) or seen.__cause__
-        if cause is None:
+        if seen is None:
             break
-        seen = cause
-    if isinstance(seen, OvsegError):  # Ray's subclass of the user's error: its message without Ray's traceback
-        for cls in type(seen).__mro__:
-            if issubclass(cls, OvsegError) and not cls.__module__.startswith("ray"):
-                lines = [line for line in str(seen).splitlines() if line.strip()]
-                return cls(lines[-1].split(": ", 1)[-1] if lines else type(seen).__name__)
+        if isinstance(seen, OvsegError) and type(seen).__module__ == errors.__name__:
+            return seen
+        seen = getattr(seen, "cause", None) or seen.__cause__
+    found = re.findall(r"^ovseg\.errors\.(\w+): (.+)$", str(error), re.MULTILINE)
+    if found:
+        name, message = found[-1]
+        cls = getattr(errors, name, None)
+        if isinstance(cls, type) and issubclass(cls, OvsegError):
+            return cls(message)
     return error
 
 

@@ -33,6 +33,7 @@ LAYER = {
 }
 OPENVINO_ALLOWED = {"model", "pipeline", "segmenter", "bench", "evaluation", "synthetic", "quantize", "commands"}
 PYCOCOTOOLS_ALLOWED = {"coco", "evaluation", "quantize"}
+RAY_ALLOWED = {"batch"}  # the ray extra
 
 
 def imports(path: Path) -> tuple[set[str], set[str]]:
@@ -83,6 +84,8 @@ def test_imports_point_down(path: Path) -> None:
         assert me in OPENVINO_ALLOWED, f"{path.name} imports openvino"
     if "pycocotools" in external:
         assert me in PYCOCOTOOLS_ALLOWED, f"{path.name} imports pycocotools"
+    if "ray" in external:
+        assert me in RAY_ALLOWED, f"{path.name} imports ray"
 
 
 def test_the_walk_sees_function_level_and_type_checking_imports(tmp_path: Path) -> None:
@@ -102,7 +105,7 @@ def test_the_command_line_starts_without_openvino_or_pycocotools(argv: list[str]
     code = (
         "import sys\nimport ovseg.cli\n"
         f"try:\n    ovseg.cli.main({argv!r})\nexcept SystemExit:\n    pass\n"
-        "print(sorted(m for m in ('openvino', 'pycocotools') if m in sys.modules))"
+        "print(sorted(m for m in ('openvino', 'pycocotools', 'ray') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"
