@@ -178,6 +178,7 @@ class _Worker:
         import ray
 
         from .draw import Overlay
+        from .remote_url import looks_remote
         from .segmenter import Segmenter
 
         self.options = options
@@ -186,12 +187,18 @@ class _Worker:
         cpus = ray.get_runtime_context().get_assigned_resources().get("CPU")
         if cpus:  # the CPUs Ray gave this actor, not all of the node's
             config.setdefault("INFERENCE_NUM_THREADS", max(1, int(cpus)))
-        ensure_model(options["model"], options["cache_dir"])
         extra = {"candidate_threshold": min(TRACK_CANDIDATES, options["threshold"])} if options["track"] else {}
-        self.segmenter = Segmenter(
-            options["model"], device=options["device"], threshold=options["threshold"], config=config,
-            paste=options["paste"], resize=options["resize"], cache_dir=options["cache_dir"], **extra,
-        )
+        if looks_remote(options["model"]):  # a served model: inference there, the rest here
+            if options["remote_timeout"] is not None:
+                extra["remote_timeout_s"] = options["remote_timeout"]
+            self.segmenter = Segmenter(options["model"], threshold=options["threshold"], paste=options["paste"],
+                                       resize=options["resize"], **extra)
+        else:
+            ensure_model(options["model"], options["cache_dir"])
+            self.segmenter = Segmenter(
+                options["model"], device=options["device"] or "CPU", threshold=options["threshold"], config=config,
+                paste=options["paste"], resize=options["resize"], cache_dir=options["cache_dir"], **extra,
+            )
         self.overlay = Overlay() if options["overlay"] else None
         self.out_dir = Path(options["output"])
         self.node = ray.get_runtime_context().get_node_id()
@@ -215,7 +222,8 @@ class _Worker:
         tally, lines = _Recorder(), _Lines()
         paths = [Path(p) for p in job["paths"]]
         coco: list[tuple[str, int]] = []
-        source = ImageSource(paths, name="images", on_error=lambda path, error: tally.fail(str(path), error))
+        source = ImageSource(paths, name="images", on_error=lambda path, error: tally.fail(str(path), error),
+                             reduce_to=self.segmenter.input_hw_for if o["reduced_read"] else None)
         for frame, result in self.segmenter.stream_frames(source, nireq=o["nireq"]):
             i = frame.index
             if o["coco"]:
@@ -226,7 +234,7 @@ class _Worker:
                 continue
             try:
                 written = write_image_files(self.out_dir, job["stems"][i], frame, result, overlay=self.overlay,
-                                            model=o["model_text"], device=o["device"])
+                                            model=o["model_text"], device=self.segmenter.device)
             except OvsegError as error:
                 tally.fail(str(frame.path), error)
                 continue
@@ -375,7 +383,7 @@ def predict(
     *,
     model: str | Path,
     output: str | Path = "out",
-    device: str = "CPU",
+    device: str | None = None,
     threshold: float = 0.5,
     config: Mapping[str, Any] | None = None,
     paste: PasteMode = DEFAULT_PASTE,
@@ -395,6 +403,8 @@ def predict(
     num_cpus: int | None = None,
     images_per_unit: int | None = None,
     runtime_env: Mapping[str, Any] | None = None,
+    reduced_read: bool = False,
+    remote_timeout: float | None = None,
     echo: bool = False,
 ) -> BatchReport:
     """Segment image and video files on a Ray cluster, writing what ``ovseg predict`` writes.
@@ -402,11 +412,13 @@ def predict(
     Args:
         sources: image files, folders, glob patterns, ``.txt`` lists, video files (no cameras
             or live streams: they are read where they are, run them without Ray).
-        model: an IR/ONNX path every node sees, or a catalogue name each node resolves in its
-            own cache (fetched there when missing).
+        model: an IR/ONNX path every node sees, a catalogue name each node resolves in its
+            own cache (fetched there when missing), or a served model's URL (``grpc://...``) that
+            every node reaches.
         output: the output folder (every node must see it).
         device, threshold, config, paste, resize, cache_dir: the :class:`~ovseg.segmenter.Segmenter`
-            options; ``config`` as OpenVINO properties (``PERFORMANCE_HINT`` defaults to THROUGHPUT).
+            options (device default CPU); ``config`` as OpenVINO properties (``PERFORMANCE_HINT``
+            defaults to THROUGHPUT); none but threshold, paste and resize for a served model.
         coco: also write the images' COCO results file (in input order).
         skip_existing, overlay, recursive, nireq, limit, track, tracker, timeout: as the command's
             ``--skip-existing``, ``--no-overlay``, ``--recursive``, ``--nireq``, ``--limit``,
@@ -418,6 +430,8 @@ def predict(
         num_cpus: CPUs of a local cluster (default: this machine's).
         images_per_unit: images per actor call (default: a few calls per actor, at most 64).
         runtime_env: Ray's runtime environment for the actors (``{"env_vars": {...}}``, ...).
+        reduced_read: as ``--reduced-read`` (large JPEGs decoded at a reduced scale; no overlays).
+        remote_timeout: a served model's call bound (``--remote-timeout``; default the Segmenter's).
         echo: print the plain command's lines and a progress bar.
 
     Returns:
@@ -432,10 +446,14 @@ def predict(
     from .cache import catalogue_name
     from .files import check_folder, check_writable
     from .model import read_model
+    from .remote_url import looks_remote
     from .sinks import CocoResults
     from .sources import ImageSource, open_sources, safe_name
     from .track import DEFAULT_TRACKER
 
+    if reduced_read and overlay:
+        raise ConfigError("expected --reduced-read with --no-overlay (overlays are drawn on the full-size image), "
+                          "got --reduced-read with overlays")
     out_dir = Path(output)
     if out_dir.exists() and not out_dir.is_dir():
         raise OvsegError(f"cannot write {out_dir}: expected a folder, got a file")
@@ -476,8 +494,8 @@ def predict(
             continue
         video_jobs.append((source.name, stem))
 
-    if address is None and catalogue_name(model) is None:  # a local file: the plain command's errors, before any start-up
-        read_model(model)
+    if address is None and catalogue_name(model) is None and not looks_remote(model):
+        read_model(model)  # a local file: the plain command's errors, before any start-up
     started_connect = time.perf_counter()
     started = _connect(ray, address, num_cpus)
     coco_out = None
@@ -503,7 +521,8 @@ def predict(
             "config": dict(config or {}), "paste": paste, "resize": resize,
             "cache_dir": None if cache_dir is None else str(cache_dir), "output": str(out_dir.resolve()),
             "overlay": overlay, "coco": coco is not None, "nireq": nireq, "limit": limit, "track": track,
-            "tracker": tracker or DEFAULT_TRACKER, "timeout": timeout,
+            "tracker": tracker or DEFAULT_TRACKER, "timeout": timeout, "reduced_read": reduced_read,
+            "remote_timeout": remote_timeout,
         }
         report.startup_s = time.perf_counter() - started_connect
         coco_out = CocoResults(coco) if coco is not None else None
@@ -621,7 +640,8 @@ def run_command(args: argparse.Namespace, config: dict[str, Any]) -> int:
         args.inputs, model=args.model, output=args.output, device=args.device, threshold=args.threshold, config=config,
         paste=args.paste, cache_dir=args.cache_dir, coco=args.coco, skip_existing=args.skip_existing,
         overlay=args.overlay, recursive=args.recursive, nireq=args.nireq, limit=args.limit, track=args.track,
-        tracker=args.tracker, timeout=args.timeout, address=args.ray_address, actors=args.ray_actors, echo=True,
+        tracker=args.tracker, timeout=args.timeout, address=args.ray_address, actors=args.ray_actors,
+        reduced_read=args.reduced_read, remote_timeout=getattr(args, "remote_timeout", None), echo=True,
     )
     where = ", ".join(f"{node} {frames}" for node, frames in sorted(report.nodes.items()))
     print(f"ray: {report.actors} actor(s); start-up {report.startup_s:.1f} s cluster, {report.actor_startup_s:.1f} s actors "

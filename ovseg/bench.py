@@ -24,7 +24,7 @@ import math
 import sys
 import time
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -35,10 +35,13 @@ import openvino as ov
 
 from .errors import ConfigError
 from .images import read_image
+from .jpeg import read_image_reduced
 from .model import compiled_property
-from .options import DEFAULT_BENCH_S, HINTS, INFER_PRECISIONS
+from .options import DEFAULT_BENCH_S, DEFAULT_REMOTE_TIMEOUT_S, HINTS, INFER_PRECISIONS
 from .pipeline import Pipeline, optimal_requests
+from .remote_url import looks_remote
 from .segmenter import Segmenter
+from .sources import Frame
 
 __all__ = [
     "BenchMode",
@@ -84,6 +87,11 @@ class BenchOptions:
         threshold, paste, resize: the Segmenter's settings (``e2e`` decodes with them;
             ``None``: the Segmenter's default paste, the model's own resize rule).
         warmup: run one inference before measuring (``benchmark_app``'s first inference).
+        reduced_read: ``e2e`` only: read large JPEGs at a reduced scale in libjpeg
+            (:mod:`ovseg.jpeg`; results still in full-size coordinates).
+        remote_timeout_s: a served model's (``model`` a URL) bound of every call, seconds; the
+            compile options (``device``, ``hint``, ``nstreams``, ``nthreads``, ``infer_precision``,
+            ``cache_dir``) do not apply to it.
     """
 
     model: str | Path
@@ -105,6 +113,8 @@ class BenchOptions:
     paste: str | None = None
     resize: str | None = None
     warmup: bool = True
+    reduced_read: bool = False
+    remote_timeout_s: float = DEFAULT_REMOTE_TIMEOUT_S
 
     def __post_init__(self) -> None:
         if self.mode not in ("infer", "e2e"):
@@ -129,6 +139,8 @@ class BenchOptions:
             raise ConfigError("expected image files (-i IMAGE_OR_DIR) for --mode e2e, got none")
         if self.preload and self.mode != "e2e":
             raise ConfigError("expected --preload with --mode e2e only, got it with --mode infer")
+        if self.reduced_read and self.mode != "e2e":
+            raise ConfigError("expected --reduced-read with --mode e2e only, got it with --mode infer")
 
     @property
     def duration_s(self) -> float:
@@ -285,18 +297,19 @@ def synthetic_frame(image_hw: tuple[int, int], seed: int = 0) -> np.ndarray:
 
 
 def _setup(seg: Segmenter, options: BenchOptions, nireq: int) -> dict[str, str]:
-    compiled = next(iter(seg.compiled_models.values()))
+    compiled = next(iter(seg.compiled_models.values()), None)  # None: a served model
 
     def prop(name: str) -> str:
         return compiled_property(compiled, name)
 
     return {
         "topology": seg.model_path.stem,
-        "target device": options.device,
+        "target device": seg.device if seg.remote_url else options.device,
         "API": "async",
         "inference_only": str(options.mode == "infer"),
         "mode": options.mode,
         "preload": str(options.preload),
+        "reduced_read": str(options.reduced_read),
         "precision": prop("INFERENCE_PRECISION_HINT") or "UNSPECIFIED",
         "performance hint": prop("PERFORMANCE_HINT"),
         "batch size": "1",
@@ -304,7 +317,7 @@ def _setup(seg: Segmenter, options: BenchOptions, nireq: int) -> dict[str, str]:
         "number of parallel infer requests": str(nireq),
         "duration (ms)": f"{options.duration_s * 1e3:.0f}",
         f"number of {options.device} streams": prop("NUM_STREAMS"),
-        "input sizes": ",".join(f"{h}x{w}" for h, w in seg.compiled_models),
+        "input sizes": ",".join(f"{h}x{w}" for h, w in seg.input_sizes),
         "threshold": f"{seg.threshold:g}",
         "paste": seg.paste,
         "resize": seg.resize,
@@ -335,8 +348,11 @@ def _oriented(seg: Segmenter, frame: np.ndarray, input_hw: tuple[int, int]) -> n
 def _run_infer(seg: Segmenter, options: BenchOptions, frames: Sequence[np.ndarray]) -> _Loop:
     """benchmark_app's ``async_inference_only`` loop on ovseg-prepared tensors, after its warm-up
     (one inference on one of the measured requests, whose latency is the first inference time)."""
-    compiled = seg.compiled_models[seg.info.input_hw]
-    infer_queue = ov.AsyncInferQueue(compiled, options.nireq or optimal_requests(compiled))
+    if seg.remote_url is not None:  # requests to the server, as many in flight
+        infer_queue = seg.infer_queues(options.nireq)[seg.info.input_hw]
+    else:
+        compiled = seg.compiled_models[seg.info.input_hw]
+        infer_queue = ov.AsyncInferQueue(compiled, options.nireq or optimal_requests(compiled))
     nireq = len(infer_queue)
     for i, request in enumerate(infer_queue):
         # Infer mode runs the model's own input size (as benchmark_app does).
@@ -372,30 +388,42 @@ def _run_infer(seg: Segmenter, options: BenchOptions, frames: Sequence[np.ndarra
     return _Loop(first_ms, iteration, total_s * 1e3, cpu_seconds() - cpu_start, times, nireq)
 
 
-def _run_e2e(
-    seg: Segmenter, options: BenchOptions, preloaded: Sequence[np.ndarray] | None, probe: np.ndarray
-) -> _Loop:
+def _reader(seg: Segmenter, reduced: bool) -> Callable[[Path], Any]:
+    """How e2e reads an image file: whole (``read_image``), or as a reduced-scale
+    :class:`~ovseg.sources.Frame` that carries the file's full size."""
+    if not reduced:
+        return read_image
+
+    def read(path: Path) -> Frame:
+        image, full_hw = read_image_reduced(path, seg.input_hw_for)
+        reduced_hw = full_hw != (image.shape[0], image.shape[1])
+        return Frame(image, "images", 0, None, Path(path), full_hw if reduced_hw else None)
+
+    return read
+
+
+def _run_e2e(seg: Segmenter, options: BenchOptions, preloaded: Sequence[Any] | None, probe: np.ndarray) -> _Loop:
     """The streaming loop; warm-up as benchmark_app's: one frame through one of the measured
     requests (per input size), its inference latency is the first inference time."""
     pipe = Pipeline(seg, nireq=options.nireq)
     first_ms = math.nan
     if options.warmup:
-        warm = list(pipe.stream(_oriented(seg, probe, hw) for hw in seg.compiled_models))
+        warm = list(pipe.stream(_oriented(seg, probe, hw) for hw in seg.input_sizes))
         first_ms = float(warm[0].speed_ms.get("infer", math.nan))
-    paths = options.inputs
+    paths, read = options.inputs, _reader(seg, options.reduced_read)
     starts: deque[tuple[float, float]] = deque()
     duration_s = options.duration_s
     niter = options.niter or 0
     t_start = 0.0
 
-    def source() -> Iterator[np.ndarray]:
+    def source() -> Iterator[Any]:
         i = 0
         while (niter and i < niter) or (duration_s and time.perf_counter() - t_start < duration_s):
             t0 = time.perf_counter()
             if preloaded is not None:
                 frame = preloaded[i % len(preloaded)]
             else:
-                frame = read_image(paths[i % len(paths)])
+                frame = read(paths[i % len(paths)])
             starts.append((t0, (time.perf_counter() - t0) * 1e3))
             i += 1
             yield frame
@@ -405,7 +433,7 @@ def _run_e2e(
     instances = 0
     cpu_start = cpu_seconds()
     t_start = time.perf_counter()
-    for result in pipe.stream(source()):
+    for _, result in pipe.stream_frames(source()):
         t_end = time.perf_counter()
         t0, read_ms = starts.popleft()
         latency.append((t_end - t0) * 1e3)
@@ -425,21 +453,21 @@ def run_bench(options: BenchOptions, *, core: ov.Core | None = None) -> BenchRep
         ImageError: an input image cannot be decoded.
         ConfigError: inconsistent options (see :class:`BenchOptions`).
     """
+    local: dict[str, Any] = {"device": options.device, "config": compile_properties(options), "core": core,
+                             "cache_dir": options.model_cache}
     seg = Segmenter(
         options.model,
-        device=options.device,
         threshold=options.threshold,
-        config=compile_properties(options),
         resize=options.resize,  # type: ignore[arg-type]
-        core=core,
-        cache_dir=options.model_cache,
+        **({"remote_timeout_s": options.remote_timeout_s} if looks_remote(options.model) else local),
         **({"paste": options.paste} if options.paste else {}),
     )
     logger.info("compiled %s for %s in %.1f ms", seg.model_path.name, options.device, seg.compile_ms)
     preloaded: list[np.ndarray] | None = None
     if options.inputs and (options.mode == "infer" or options.preload):
-        preloaded = [read_image(p) for p in options.inputs]
-    probe = preloaded[0] if preloaded else (
+        read = read_image if options.mode == "infer" else _reader(seg, options.reduced_read)
+        preloaded = [read(p) for p in options.inputs]
+    probe = getattr(preloaded[0], "image", preloaded[0]) if preloaded else (
         read_image(options.inputs[0]) if options.inputs else synthetic_frame(seg.info.input_hw)
     )
     pct = options.latency_percentile

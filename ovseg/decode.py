@@ -131,7 +131,8 @@ def gather_maskrcnn(
 
     Args:
         outputs: ``classes`` ``(S,)`` int (float tolerated), ``scores`` ``(S,)``,
-            ``boxes`` ``(S, 4)`` in the network-input frame, ``raw_masks`` ``(S, C, m, m)``.
+            ``boxes`` ``(S, 4)`` in the network-input frame, ``raw_masks`` ``(S, C, m, m)``, or
+            ``(S, 1, m, m)`` holding each slot's own class map (the slim export, ``ovseg export``).
             May be views of an infer request's tensors: nothing returned refers to them.
         threshold: keep slots with ``score >= threshold`` (0 keeps every non-empty slot).
         candidate_threshold: also keep, box-only, the slots with ``candidate_threshold <= score
@@ -154,24 +155,26 @@ def gather_maskrcnn(
     if raw_masks.ndim != 4 or raw_masks.shape[0] != slots or raw_masks.shape[2] != raw_masks.shape[3]:
         raise OutputError(f"expected raw_masks of shape ({slots}, C, m, m), got {raw_masks.shape}")
     num_channels = raw_masks.shape[1]
+    # One channel: the slim export (``ovseg export``) already holds each slot's own class map.
+    slim = num_channels == 1
 
     if np.issubdtype(classes.dtype, np.floating):
         # Some converters emit float class ids; NaN/inf become 0 (empty slot).
         classes = np.rint(np.nan_to_num(classes, nan=0.0, posinf=0.0, neginf=0.0))
     cls = classes.astype(np.int64)
     score = scores.astype(np.float32)
-    valid_class = (cls >= 0) & (cls < min(num_channels, NUM_CLASSES + 1))
+    top_class = NUM_CLASSES if slim else min(num_channels - 1, NUM_CLASSES)
+    valid_class = (cls >= 0) & (cls <= top_class)
     bad = np.flatnonzero(~valid_class)
     if bad.size:
         logger.warning(
-            "dropped %d detection(s) with class ids outside 0..%d: %s",
-            bad.size, min(num_channels - 1, NUM_CLASSES), sorted(set(cls[bad].tolist()))[:10],
+            "dropped %d detection(s) with class ids outside 0..%d: %s", bad.size, top_class, sorted(set(cls[bad].tolist()))[:10]
         )
     with np.errstate(invalid="ignore"):
         keep = valid_class & (cls > 0) & np.isfinite(score) & (score >= _lowest(threshold, candidate_threshold))
         keep &= np.isfinite(boxes).all(axis=1)
     rows, cand = _split_candidates(_by_score(np.flatnonzero(keep), score), score, threshold, candidate_threshold)
-    probs = _owned_probabilities(raw_masks[rows, cls[rows]])
+    probs = _owned_probabilities(raw_masks[rows, 0] if slim else raw_masks[rows, cls[rows]])
     return Detections(
         boxes=boxes[rows].astype(np.float32, copy=True),
         scores=score[rows].copy(),

@@ -96,7 +96,7 @@ class DemoSummary:
 
 def _execution_device(segmenter: Segmenter) -> str:
     """The device that runs the model (``AUTO`` resolved where OpenVINO says), else as given."""
-    compiled = next(iter(segmenter.compiled_models.values()))
+    compiled = next(iter(segmenter.compiled_models.values()), None)  # None: a served model
     return compiled_property(compiled, "EXECUTION_DEVICES") or segmenter.device
 
 

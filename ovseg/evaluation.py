@@ -156,7 +156,8 @@ def eval_settings(
 ) -> dict[str, Any]:
     """Everything that decided the numbers of ``report``, for the ``--stats`` file: protocol,
     resize, paste, precision, device, properties, the model and its sha256, the data, versions."""
-    compiled = next(iter(segmenter.compiled_models.values()))
+    compiled = next(iter(segmenter.compiled_models.values()), None)  # None: a served model
+    local = segmenter.remote_url is None
     return {
         "protocol": "no score threshold, all slots; contiguous 1..80 -> COCO ids; RLE; COCOeval",
         "resize": segmenter.resize,
@@ -166,7 +167,7 @@ def eval_settings(
         "device": segmenter.device,
         "config": dict(config),
         "model": str(segmenter.model_path),
-        "model_sha256": file_digest(segmenter.model_path),
+        "model_sha256": file_digest(segmenter.model_path) if local else None,
         "annotations": str(annotations),
         "images": len(report.image_ids),
         "image_ids": report.image_ids if len(report.image_ids) <= 50 else None,

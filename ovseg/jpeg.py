@@ -10,12 +10,14 @@ returns the full-resolution size alongside the image, so that results can be map
 
 It changes the pixels the network sees (a DCT-domain downscale instead of a bilinear resize of
 the full image), so it is not for the accuracy protocol; ``benchmarks/reduced_read.py``
-measures what it does to AP. Non-JPEG files and JPEGs too small to reduce are read as usual
-(as BGR uint8).
+measures what it does to AP (``--reduced-read`` of ``predict`` and ``bench`` opts in). Non-JPEG
+files and JPEGs too small to reduce are read exactly as :func:`~ovseg.images.read_image` reads
+them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -78,23 +80,36 @@ def reduction_for(image_hw: tuple[int, int], input_hw: tuple[int, int]) -> int:
     return 1
 
 
-def read_image_reduced(path: str | Path, input_hw: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int]]:
+def read_image_reduced(
+    path: str | Path, input_hw: tuple[int, int] | Callable[[tuple[int, int]], tuple[int, int]]
+) -> tuple[np.ndarray, tuple[int, int]]:
     """Read an image for a network with input ``input_hw``, at the largest reduced scale that
     keeps it at least that large (see :func:`reduction_for`).
 
+    Args:
+        path: the image file.
+        input_hw: the network input ``(h, w)``, or a function from the stored ``(H, W)`` to it
+            (a model whose input turns with the image's orientation:
+            :meth:`~ovseg.segmenter.Segmenter.input_hw_for`).
+
     Returns:
-        the BGR uint8 image (``(h, w, 3)``; reduced for a large enough JPEG, else as stored,
-        converted to BGR) and the file's full-resolution ``(H, W)``.
+        the image and the file's full-resolution ``(H, W)``. A large enough JPEG comes back
+        reduced, as BGR uint8 ``(h, w, 3)``; anything else exactly as
+        :func:`~ovseg.images.read_image` decodes it (16-bit, gray and alpha kept).
 
     Raises:
         ImageError: naming the file: absent, empty, unreadable or not decodable.
     """
     data = read_bytes(path)
     stored_hw = jpeg_size(data)
-    r = reduction_for(stored_hw, input_hw) if stored_hw is not None else 1
+    r = 1
+    if stored_hw is not None:
+        r = reduction_for(stored_hw, input_hw(stored_hw) if callable(input_hw) else input_hw)
+    if r == 1:
+        image = decode_bytes(data, path)
+        return image, (int(image.shape[0]), int(image.shape[1]))
     # EXIF orientation is ignored, as ovseg's read_image (IMREAD_UNCHANGED) does: the frame
     # header's size is then the decoded image's.
-    flag = dict(REDUCTIONS).get(r, cv2.IMREAD_COLOR) | cv2.IMREAD_IGNORE_ORIENTATION
-    image = decode_bytes(data, path, flag)
-    full_hw = stored_hw if r > 1 else image.shape[:2]
-    return image, (int(full_hw[0]), int(full_hw[1]))
+    image = decode_bytes(data, path, dict(REDUCTIONS)[r] | cv2.IMREAD_IGNORE_ORIENTATION)
+    assert stored_hw is not None
+    return image, (int(stored_hw[0]), int(stored_hw[1]))

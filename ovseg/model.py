@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import re
+import tempfile
 import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Mapping
@@ -36,7 +38,8 @@ import openvino as ov
 
 from .cache import ModelRef, resolve_model
 from .catalog import ModelEntry
-from .errors import DeviceError, InterfaceError, ModelError
+from .errors import ConfigError, DeviceError, ModelError
+from .ports import LABELS_FAMILY, MASKRCNN_FAMILY, Port, check_ports
 
 __all__ = [
     "ModelInfo",
@@ -44,6 +47,7 @@ __all__ = [
     "LABELS_FAMILY",
     "read_model",
     "check_interface",
+    "ports_of",
     "ir_version",
     "check_device",
     "unsupported_ops",
@@ -52,15 +56,12 @@ __all__ = [
     "ov_message",
     "compiled_property",
     "request_outputs",
+    "check_ir_output",
+    "save_ir",
 ]
 
 logger = logging.getLogger(__name__)
 
-#: The family of 0033 / 0083 / 0010 / 0050: inputs im_data + im_info.
-MASKRCNN_FAMILY = "maskrcnn"
-#: The newer OMZ family (0002, 0091, 0228, 1039, 1040, person-0007): input ``image``, outputs
-#: ``labels`` [N] (0-based), ``boxes`` [N, 5] (x1, y1, x2, y2, score), ``masks`` [N, m, m].
-LABELS_FAMILY = "labels-boxes-masks"
 
 _REMOVED_DEVICES = {
     "MYRIAD": "MYRIAD (NCS2) was removed in OpenVINO 2023.0 and never ran this model's "
@@ -157,131 +158,26 @@ def read_model(
     return model, dataclasses.replace(info, entry=ref.entry, precision=ref.precision)
 
 
-def _port_names(ports: Any) -> list[str]:
-    return sorted(name for port in ports for name in port.get_names())
-
-
-def _find(ports: Any, name: str) -> Any | None:
-    for port in ports:
-        if name in port.get_names():
-            return port
-    return None
-
-
-def _describe(port: Any) -> str:
-    return f"{port.get_element_type().get_type_name()} {port.get_partial_shape()}"
-
-
-def _static_dims(port: Any, rank: int) -> list[int | None] | None:
-    shape = port.get_partial_shape()
-    if shape.rank.is_dynamic or shape.rank.get_length() != rank:
-        return None
-    return [d.get_length() if d.is_static else None for d in shape]
+def ports_of(items: Any) -> list[Port]:
+    """OpenVINO ports (a model's ``inputs`` or ``outputs``) in the common form of :mod:`ovseg.ports`."""
+    ports = []
+    for port in items:
+        shape = port.get_partial_shape()
+        dims = None if shape.rank.is_dynamic else tuple(d.get_length() if d.is_static else None for d in shape)
+        ports.append(Port(frozenset(port.get_names()), port.get_element_type().get_type_name(), dims, str(shape)))
+    return ports
 
 
 def check_interface(model: ov.Model, *, path: str | Path = "<model>") -> ModelInfo:
-    """Check that ``model`` has the inputs and outputs of a supported family; which one is
-    decided from the port names alone: ``im_data`` + ``im_info`` (0033 family), or ``image``
-    with an output ``labels`` or ``masks`` (newer family, see :func:`_check_labels_family`).
+    """Check that ``model`` has the inputs and outputs of a supported family (see
+    :func:`ovseg.ports.check_ports`: ``im_data`` + ``im_info`` for the 0033 family, ``image``
+    with an output ``labels`` or ``masks`` for the newer one).
 
     Raises:
         InterfaceError: naming the first port that is missing or wrong, expected vs got.
     """
-    inputs, outputs = model.inputs, model.outputs
-    where = Path(path).name
-    newer_outputs = _find(outputs, "labels") is not None or _find(outputs, "masks") is not None
-    if _find(inputs, "im_data") is None and _find(inputs, "image") is not None and newer_outputs:
-        return _check_labels_family(model, path=path)
-    if _find(inputs, "im_data") is None or _find(inputs, "im_info") is None:
-        raise InterfaceError(
-            f"{where}: expected the inputs of the instance-segmentation-security-0033 family "
-            f"(im_data, im_info), got {_port_names(inputs)} (the newer OMZ family has an input "
-            "image and outputs labels, boxes, masks)"
-        )
-    f32 = ov.Type.f32
-    im_data = _find(inputs, "im_data")
-    dims = _static_dims(im_data, 4)
-    if im_data.get_element_type() != f32 or dims is None or dims[:2] != [1, 3] or None in dims[2:]:
-        raise InterfaceError(f"{where}: input im_data: expected f32 [1,3,H,W], got {_describe(im_data)}")
-    im_info = _find(inputs, "im_info")
-    if im_info.get_element_type() != f32 or _static_dims(im_info, 2) != [1, 3]:
-        raise InterfaceError(f"{where}: input im_info: expected f32 [1,3], got {_describe(im_info)}")
-    if len(inputs) != 2:
-        raise InterfaceError(f"{where}: expected 2 inputs (im_data, im_info), got {_port_names(inputs)}")
-
-    expected = {"classes": 1, "scores": 1, "boxes": 2, "raw_masks": 4}
-    missing = [name for name in expected if _find(outputs, name) is None]
-    if missing:
-        raise InterfaceError(
-            f"{where}: missing output(s) {', '.join(missing)}: expected outputs "
-            f"classes, scores, boxes, raw_masks, got {_port_names(outputs)}"
-        )
-    shapes = {name: _static_dims(_find(outputs, name), rank) for name, rank in expected.items()}
-    slots = shapes["scores"][0] if shapes["scores"] else None
-    wanted = {
-        "classes": "[S] integer (or f32)",
-        "scores": "f32 [S]",
-        "boxes": "f32 [S,4]",
-        "raw_masks": "f32 [S,C,m,m]",
-    }
-    for name, dims_ in shapes.items():
-        port = _find(outputs, name)
-        ok = dims_ is not None and slots is not None and None not in dims_ and dims_[0] == slots
-        if name == "boxes":
-            ok = ok and dims_[1] == 4
-        if name == "raw_masks":
-            ok = ok and dims_[2] == dims_[3]
-        if name != "classes":
-            ok = ok and port.get_element_type() == f32
-        elif not (port.get_element_type().is_integral() or port.get_element_type() == f32):
-            ok = False
-        if not ok:
-            raise InterfaceError(f"{where}: output {name}: expected {wanted[name]} with S static, got {_describe(port)}")
-    return ModelInfo(path=Path(path), family=MASKRCNN_FAMILY, input_hw=(dims[2], dims[3]))
-
-
-def _check_labels_family(model: ov.Model, *, path: str | Path) -> ModelInfo:
-    """The newer OMZ family: ``image`` f32 [1,3,H,W] -> ``labels`` [N] integer (or f32),
-    ``boxes`` f32 [N,5], ``masks`` f32 [N,m,m]; N may be dynamic. Extra outputs are ignored."""
-    inputs, outputs = model.inputs, model.outputs
-    where = Path(path).name
-    image = _find(inputs, "image")
-    dims = _static_dims(image, 4)
-    if image.get_element_type() != ov.Type.f32 or dims is None or dims[:2] != [1, 3] or None in dims[2:]:
-        raise InterfaceError(f"{where}: input image: expected f32 [1,3,H,W], got {_describe(image)}")
-    if len(inputs) != 1:
-        raise InterfaceError(f"{where}: expected 1 input (image), got {_port_names(inputs)}")
-    expected = {"labels": 1, "boxes": 2, "masks": 3}
-    missing = [name for name in expected if _find(outputs, name) is None]
-    if missing:
-        raise InterfaceError(
-            f"{where}: missing output(s) {', '.join(missing)}: expected outputs labels, boxes, masks "
-            f"for an input named image, got {_port_names(outputs)}"
-        )
-    wanted = {"labels": "[N] integer (or f32)", "boxes": "f32 [N,5]", "masks": "f32 [N,m,m]"}
-    shapes = {}
-    for name, rank in expected.items():
-        port = _find(outputs, name)
-        shape = port.get_partial_shape()
-        ok = shape.rank.is_static and shape.rank.get_length() == rank
-        shapes[name] = [d.get_length() if d.is_static else None for d in shape] if ok else None
-        if name == "labels":
-            ok = ok and (port.get_element_type().is_integral() or port.get_element_type() == ov.Type.f32)
-        else:
-            ok = ok and port.get_element_type() == ov.Type.f32
-        if ok and name == "boxes":
-            ok = shapes[name][1] == 5
-        if ok and name == "masks":
-            ok = shapes[name][1] is not None and shapes[name][1] == shapes[name][2]
-        if not ok:
-            raise InterfaceError(f"{where}: output {name}: expected {wanted[name]}, got {_describe(port)}")
-    counts = {shapes[name][0] for name in expected} - {None}
-    if len(counts) > 1:
-        raise InterfaceError(
-            f"{where}: expected labels, boxes and masks with one first dimension N, "
-            f"got {', '.join(_describe(_find(outputs, n)) for n in expected)}"
-        )
-    return ModelInfo(path=Path(path), family=LABELS_FAMILY, input_hw=(dims[2], dims[3]))
+    family, input_hw = check_ports(ports_of(model.inputs), ports_of(model.outputs), where=Path(path).name)
+    return ModelInfo(path=Path(path), family=family, input_hw=input_hw)
 
 
 def _named_devices(device: str) -> list[str]:
@@ -346,17 +242,24 @@ def compile_model(
             configuration.
     """
     check_device(core, device)
-    blocked = unsupported_ops(core, model, device)
+    try:
+        return core.compile_model(model, device, dict(config or {}))
+    except RuntimeError as error:
+        message = ov_message(error)
+    # Only now ask the device which ops it cannot run (a query costs about a compile on the
+    # CPU, so a model that compiles never pays it): that names the cause better than the
+    # plugin's message does.
+    try:
+        blocked = unsupported_ops(core, model, device)
+    except DeviceError:
+        blocked = Counter()
     if blocked:
         ops = ", ".join(f"{name} (x{count})" for name, count in sorted(blocked.items()))
         raise DeviceError(
             f"device {device} cannot run {sum(blocked.values())} op(s) of this model: {ops}; "
             f"try HETERO:{device},CPU or AUTO"
         )
-    try:
-        return core.compile_model(model, device, dict(config or {}))
-    except RuntimeError as error:
-        raise DeviceError(f"cannot compile the model for {device} with {dict(config or {})}: {ov_message(error)}") from None
+    raise DeviceError(f"cannot compile the model for {device} with {dict(config or {})}: {message}")
 
 
 def reshape_input(model: ov.Model, input_hw: tuple[int, int]) -> ov.Model:
@@ -376,10 +279,12 @@ def reshape_input(model: ov.Model, input_hw: tuple[int, int]) -> ov.Model:
     return clone
 
 
-def compiled_property(compiled: ov.CompiledModel, name: str) -> str:
-    """A compiled model's property as text (``""`` when the plugin does not have it): types by
-    name (``f32``, not ``<Type: 'float32'>``), enums by name (``THROUGHPUT``), lists joined by
-    commas (``EXECUTION_DEVICES``)."""
+def compiled_property(compiled: ov.CompiledModel | None, name: str) -> str:
+    """A compiled model's property as text (``""`` when the plugin does not have it, or there is
+    no compiled model: a served one): types by name (``f32``, not ``<Type: 'float32'>``), enums
+    by name (``THROUGHPUT``), lists joined by commas (``EXECUTION_DEVICES``)."""
+    if compiled is None:
+        return ""
     try:
         value = compiled.get_property(name)
     except (RuntimeError, TypeError):
@@ -395,3 +300,38 @@ def request_outputs(request: ov.InferRequest) -> dict[str, np.ndarray]:
     """Views of a finished request's outputs by every name of each port (valid until the
     request runs again: copy what must outlive it)."""
     return {name: request.get_tensor(port).data for port in request.model_outputs for name in port.get_names()}
+
+
+def check_ir_output(output: Path) -> None:
+    """Fail early unless ``output`` is an ``.xml`` name in an existing, writable folder."""
+    if output.suffix.lower() != ".xml":
+        raise ConfigError(f"expected an output IR name ending in .xml, got {output.name}")
+    if not output.parent.is_dir():
+        raise ModelError(f"output folder not found: expected an existing folder for {output.name}, got {output.parent}")
+    if not os.access(output.parent, os.W_OK):
+        raise ModelError(f"cannot write {output}: its folder is not writable")
+    if output.is_dir():
+        raise ModelError(f"cannot write {output}: expected a file name, got a folder")
+
+
+def save_ir(model: ov.Model, output: Path) -> None:
+    """``.xml`` and ``.bin`` written under temporary names beside ``output``, then renamed (the
+    ``.bin`` first, so that a complete ``.xml`` never names missing weights)."""
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{output.stem}.", suffix=".xml", dir=output.parent)
+    os.close(fd)
+    tmp_xml = Path(tmp_name)
+    tmp_bin = tmp_xml.with_suffix(".bin")
+    try:
+        ov.save_model(model, tmp_xml, compress_to_fp16=False)
+        umask = os.umask(0)
+        os.umask(umask)
+        for path in (tmp_xml, tmp_bin):
+            os.chmod(path, 0o666 & ~umask)
+        os.replace(tmp_bin, output.with_suffix(".bin"))
+        os.replace(tmp_xml, output)
+    except (OSError, RuntimeError) as error:
+        message = error.strerror if isinstance(error, OSError) else ov_message(error)
+        raise ModelError(f"cannot write {output}: {message or error}") from None
+    finally:
+        tmp_xml.unlink(missing_ok=True)
+        tmp_bin.unlink(missing_ok=True)

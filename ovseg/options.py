@@ -25,6 +25,14 @@ __all__ = [
     "QUANTIZE_INSTALL_HINT",
     "RAY_INSTALL_HINT",
     "TRACK_CANDIDATES",
+    "SERVE_INSTALL_HINT",
+    "SERVE_HTTP_PORT",
+    "SERVE_GRPC_PORT",
+    "SERVE_MAX_UPLOAD_MB",
+    "SERVE_MAX_PIXELS",
+    "SERVE_MAX_REQUEST_MB",
+    "REMOTE_INSTALL_HINT",
+    "DEFAULT_REMOTE_TIMEOUT_S",
 ]
 
 #: ``legacy``: Detectron1 / OMZ ``segm_postprocess`` (the protocol behind the card's AP);
@@ -70,3 +78,18 @@ RAY_INSTALL_HINT = 'pip install "ovseg[ray]"'
 #: With ``--track``, detections down to this score reach the tracker (box only) for ByteTrack's
 #: second, low-score association; they never reach the output.
 TRACK_CANDIDATES = 0.1
+
+#: ``ovseg serve`` (KServe's model server): the extra, KServe's default ports, and the limits on
+#: what a request may bring. An upload is the encoded image sent to the pipeline model; 40 MP
+#: takes an 8K frame (33 MP) and costs 120 MB decoded (BGR). A request is any REST body or gRPC
+#: message, both ways (one frame's raw_masks reply is 25 MB; as JSON numbers several times that).
+SERVE_INSTALL_HINT = 'pip install "ovseg[serve]"'
+SERVE_HTTP_PORT = 8080
+SERVE_GRPC_PORT = 8081
+SERVE_MAX_UPLOAD_MB = 32.0
+SERVE_MAX_PIXELS = 40_000_000
+SERVE_MAX_REQUEST_MB = 128.0
+#: A model URL (grpc://, http://) needs the KServe v2 client library.
+REMOTE_INSTALL_HINT = 'pip install "ovseg[remote]"'
+#: Bound of every call to a served model (its metadata, each inference), seconds.
+DEFAULT_REMOTE_TIMEOUT_S = 60.0

@@ -24,9 +24,12 @@ Guarantees:
 - **Clean shutdown**: when the caller stops early (``break``, ``close()``, garbage collection),
   the generator waits for the requests in flight and stops its decode thread.
 
-One :class:`~openvino.AsyncInferQueue` is created per network input size, so the
+One request queue is made per network input size (``StreamModel.infer_queues``), so the
 ``short-long`` resize policy (landscape frames at 480x640, portrait at 640x480) streams with
-both compiled models, each with its own requests.
+both compiled models, each with its own requests. A local model's queue is an
+:class:`~openvino.AsyncInferQueue`; a served model's (``Segmenter("grpc://...")``) is
+:class:`ovseg.remote.RemoteInferQueue`, with the same surface, so everything above holds over
+the network too.
 """
 
 from __future__ import annotations
@@ -62,13 +65,19 @@ _ORPHAN_POLL_S = 0.25
 
 
 class StreamModel(Protocol):
-    """What the pipeline needs of a model (:class:`~ovseg.segmenter.Segmenter` is one): the
-    compiled model per network input size and the three per-frame steps around inference."""
+    """What the pipeline needs of a model (:class:`~ovseg.segmenter.Segmenter` is one): a request
+    queue per network input size and the three per-frame steps around inference.
+
+    ``infer_queues(nireq)`` returns, per input size, an :class:`openvino.AsyncInferQueue` or an
+    object with the same surface as the pipeline uses it (``len``, ``set_callback``,
+    ``get_idle_request_id``, ``[i]`` giving a request whose input tensors ``fill_inputs`` writes
+    and whose ``latency`` and outputs (:func:`ovseg.model.request_outputs`) the callback reads,
+    ``start_async(userdata=)``, ``wait_all``): :class:`ovseg.remote.RemoteInferQueue` for a
+    served model. ``nireq=None``: the model's own choice."""
 
     device: str
 
-    @property
-    def compiled_models(self) -> Mapping[tuple[int, int], ov.CompiledModel]: ...
+    def infer_queues(self, nireq: int | None) -> Mapping[tuple[int, int], Any]: ...
 
     def input_hw_for(self, image_hw: tuple[int, int]) -> tuple[int, int]: ...
 
@@ -143,9 +152,7 @@ class Pipeline:
             raise ConfigError(f"expected max_in_flight >= 1 (or None for 2 x nireq), got {max_in_flight!r}")
         self.segmenter = segmenter
         self._queues: dict[tuple[int, int], ov.AsyncInferQueue] = {}
-        for input_hw, compiled in segmenter.compiled_models.items():
-            size = nireq if nireq is not None else optimal_requests(compiled)
-            infer_queue = ov.AsyncInferQueue(compiled, size)
+        for input_hw, infer_queue in segmenter.infer_queues(nireq).items():
             # A bound method would make a cycle through C++ (queue -> callback -> pipeline ->
             # queue) that Python's collector cannot see: every pipeline, its requests and their
             # output tensors would live forever. The callback holds the pipeline weakly.
@@ -215,8 +222,12 @@ class Pipeline:
 
     # -- the caller's thread ---------------------------------------------------------------
 
-    def _submit(self, image: np.ndarray, input_hw: tuple[int, int], frame: _Frame) -> None:
-        """Preprocess ``image`` straight into an idle request's input tensor(s) and start it."""
+    def _submit(
+        self, image: np.ndarray, input_hw: tuple[int, int], frame: _Frame, full_hw: tuple[int, int] | None = None
+    ) -> None:
+        """Preprocess ``image`` straight into an idle request's input tensor(s) and start it.
+        ``full_hw``: the size of the image that ``image`` is a reduced read of; results are
+        mapped to it (the per-axis factors of the resize then include the reduction)."""
         infer_queue = self._queues[input_hw]
         # The callback counts the request idle a moment before AsyncInferQueue does; this call
         # then blocks for that moment only.
@@ -226,7 +237,8 @@ class Pipeline:
         self._fail_orphans(input_hw, request_id)
         request = infer_queue[request_id]
         start = time.perf_counter()
-        frame.transform = self.segmenter.fill_inputs(request, image)
+        transform = self.segmenter.fill_inputs(request, image)
+        frame.transform = transform if full_hw is None else dataclasses.replace(transform, image_hw=tuple(full_hw))
         frame.preprocess_ms = (time.perf_counter() - start) * 1e3
         frame.input_hw, frame.request_id = input_hw, request_id
         infer_queue.start_async(userdata=(frame, input_hw))
@@ -274,7 +286,8 @@ class Pipeline:
         """:meth:`stream` for frames that carry more than pixels: each item is an array, or any
         object with an ``image`` array (a :class:`~ovseg.sources.Frame`), and comes back with
         its result, ``(item, result)``, in input order. The item is held until it is yielded
-        (at most ``max_in_flight`` of them)."""
+        (at most ``max_in_flight`` of them). An item with a ``full_hw`` (a frame read at a
+        reduced scale) gets results in that size's coordinates."""
         if not self._busy.acquire(blocking=False):
             raise ConfigError("expected one open stream per Pipeline, got a second one while the first is running")
         try:
@@ -324,7 +337,7 @@ class Pipeline:
                         self._idle[input_hw] -= 1
                     frame = _Frame(index=count, item=held)
                     try:
-                        self._submit(image, input_hw, frame)
+                        self._submit(image, input_hw, frame, getattr(held, "full_hw", None))
                     except BaseException:
                         with self._cond:
                             self._idle[input_hw] += 1

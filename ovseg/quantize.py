@@ -18,8 +18,6 @@ The optional extra ``ovseg[quantize]`` brings NNCF; it is imported only inside
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -31,9 +29,9 @@ import openvino as ov
 
 from .coco import evaluate
 from .decode import decode, gather_labels_boxes_masks, gather_maskrcnn
-from .errors import ConfigError, DatasetError, ModelError
+from .errors import ConfigError, DatasetError
 from .images import IMAGE_SUFFIXES, read_image
-from .model import MASKRCNN_FAMILY, ModelInfo, ov_message, read_model
+from .model import MASKRCNN_FAMILY, ModelInfo, check_ir_output, read_model, save_ir
 from .options import IGNORED_SCOPES, QUANTIZE_INSTALL_HINT
 from .preprocess import Transform, preprocess
 
@@ -167,40 +165,6 @@ def _ap_points(
     return stats["bbox"][0] * 100.0, stats["segm"][0] * 100.0
 
 
-def _check_output(output: Path) -> None:
-    if output.suffix.lower() != ".xml":
-        raise ConfigError(f"expected an output IR name ending in .xml, got {output.name}")
-    if not output.parent.is_dir():
-        raise ModelError(f"output folder not found: expected an existing folder for {output.name}, got {output.parent}")
-    if not os.access(output.parent, os.W_OK):
-        raise ModelError(f"cannot write {output}: its folder is not writable")
-    if output.is_dir():
-        raise ModelError(f"cannot write {output}: expected a file name, got a folder")
-
-
-def _save_atomically(model: ov.Model, output: Path) -> None:
-    """``.xml`` and ``.bin`` written under temporary names beside ``output``, then renamed (the
-    ``.bin`` first, so that a complete ``.xml`` never names missing weights)."""
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{output.stem}.", suffix=".xml", dir=output.parent)
-    os.close(fd)
-    tmp_xml = Path(tmp_name)
-    tmp_bin = tmp_xml.with_suffix(".bin")
-    try:
-        ov.save_model(model, tmp_xml, compress_to_fp16=False)
-        umask = os.umask(0)
-        os.umask(umask)
-        for path in (tmp_xml, tmp_bin):
-            os.chmod(path, 0o666 & ~umask)
-        os.replace(tmp_bin, output.with_suffix(".bin"))
-        os.replace(tmp_xml, output)
-    except (OSError, RuntimeError) as error:
-        message = error.strerror if isinstance(error, OSError) else ov_message(error)
-        raise ModelError(f"cannot write {output}: {message or error}") from None
-    finally:
-        tmp_xml.unlink(missing_ok=True)
-        tmp_bin.unlink(missing_ok=True)
-
-
 def quantize_model(
     model: str | Path,
     images: Sequence[Path],
@@ -243,7 +207,7 @@ def quantize_model(
             cannot be written. DatasetError: no images. ConfigError: bad options, or NNCF absent.
     """
     output = Path(output)
-    _check_output(output)
+    check_ir_output(output)
     if ignored not in IGNORED_SCOPES:
         raise ConfigError(f"expected ignored scope 'heads' or 'none', got {ignored!r}")
     if preset not in ("performance", "mixed"):
@@ -320,7 +284,7 @@ def _quantize(
     except nncf.ValidationError as error:
         raise ConfigError(f"NNCF refused the model: {str(error).splitlines()[0]}") from None
     fake_quantize = sum(op.get_type_name() == "FakeQuantize" for op in quantized.get_ordered_ops())
-    _save_atomically(quantized, output)
+    save_ir(quantized, output)
     return QuantizeReport(
         output=output,
         calibration_images=len(samples),

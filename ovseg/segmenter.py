@@ -29,14 +29,19 @@ from .decode import Detections, decode, gather_labels_boxes_masks, gather_maskrc
 from .errors import ConfigError, InferenceError
 from .images import image_hw
 from .model import MASKRCNN_FAMILY, compile_model, ov_message, read_model, request_outputs, reshape_input
-from .options import DEFAULT_PASTE, PASTE_MODES, RESIZE_POLICIES, PasteMode, ResizePolicy
-from .pipeline import Pipeline
+from .options import DEFAULT_PASTE, DEFAULT_REMOTE_TIMEOUT_S, PASTE_MODES, RESIZE_POLICIES, PasteMode, ResizePolicy
+from .pipeline import Pipeline, optimal_requests
 from .preprocess import Transform, preprocess
+from .remote_url import RemoteURL, looks_remote, parse_remote_url
 from .result import Result
 
 __all__ = ["Segmenter"]
 
 logger = logging.getLogger(__name__)
+
+#: Requests a stream keeps in flight on a served model by default (the server's instances and
+#: the network both overlap with local preprocessing and decoding).
+REMOTE_REQUESTS = 4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,7 +63,11 @@ class Segmenter:
     Args:
         model: path of an IR ``.xml`` (its ``.bin`` beside it) or an ``.onnx`` file, or a model
             catalogue name such as ``"instance-segmentation-security-0083"`` (``NAME:FP16-INT8``
-            picks a precision) whose files ``ovseg fetch`` put in the cache.
+            picks a precision) whose files ``ovseg fetch`` put in the cache; or a served model's
+            URL, ``grpc://HOST:PORT/MODEL[/versions/V]`` or
+            ``http://HOST:PORT/v2/models/MODEL[/versions/V]`` (any KServe v2 server; ``pip install
+            "ovseg[remote]"``): preprocessing and decoding stay here, inference runs there, and
+            ``device``, ``config`` and ``core`` do not apply.
         device: any OpenVINO device string (``CPU``, ``GPU``, ``NPU``, ``AUTO``,
             ``HETERO:GPU,CPU``, ...).
         threshold: keep detections with ``score >= threshold``; 0 keeps every slot (COCO AP).
@@ -75,6 +84,8 @@ class Segmenter:
         core: an ``openvino.Core`` to share between models.
         cache_dir: the model cache catalogue names are looked up in (default ``$OVSEG_HOME``,
             else the per-user cache; what ``ovseg fetch --cache-dir`` wrote to).
+        remote_timeout_s: for a served model, the bound of every call (metadata, each
+            inference), seconds.
         candidate_threshold: also hand trackers the detections with ``candidate_threshold <=
             score < threshold``, box-only (no masks pasted), in ``Result.candidates``; they are
             never instances of the result nor in its files (ByteTrack's low-score association,
@@ -97,6 +108,7 @@ class Segmenter:
         core: ov.Core | None = None,
         cache_dir: str | Path | None = None,
         candidate_threshold: float | None = None,
+        remote_timeout_s: float = DEFAULT_REMOTE_TIMEOUT_S,
     ) -> None:
         if isinstance(threshold, bool) or not (isinstance(threshold, numbers.Real) and 0.0 <= float(threshold) <= 1.0):
             raise ConfigError(f"expected a threshold in [0, 1], got {threshold!r}")
@@ -113,8 +125,13 @@ class Segmenter:
         self.candidate_threshold = None if candidate_threshold is None else float(candidate_threshold)
         self.paste: PasteMode = paste
         self.im_info_scale = im_info_scale
-        self.device = device
         self.config: dict[str, Any] = dict(config or {})
+        #: The served model's address when ``model`` is a URL (inference on a KServe v2 server), else ``None``.
+        self.remote_url: RemoteURL | None = parse_remote_url(model) if looks_remote(model) else None
+        if self.remote_url is not None:
+            self._init_remote(self.remote_url, device, resize, remote_timeout_s)
+            return
+        self.device = device
         self.core = core or ov.Core()
         self._model, self.info = read_model(model, self.core, cache=cache_dir)
         self.resize: ResizePolicy = resize or self._default_resize()
@@ -134,6 +151,29 @@ class Segmenter:
             )
         self.compile_ms = (time.perf_counter() - start) * 1e3
         self._requests = {hw: cm.create_infer_request() for hw, cm in self._compiled.items()}
+        self._lock = threading.Lock()
+
+    def _init_remote(self, url: RemoteURL, device: str, resize: ResizePolicy | None, timeout_s: float) -> None:
+        """Inference on a served model: its metadata read and checked, nothing compiled here."""
+        from .remote import RemoteModel
+
+        if self.config:
+            raise ConfigError(f"expected no OpenVINO config for a served model ({url}), got {sorted(self.config)}")
+        if device != "CPU":
+            raise ConfigError(f"expected no device for a served model ({url}: the server picks it), got {device!r}")
+        start = time.perf_counter()
+        self._remote = RemoteModel(url, timeout_s=timeout_s)
+        self.compile_ms = (time.perf_counter() - start) * 1e3
+        self.device = str(url)
+        self.core = None
+        self._model = None
+        self.info = self._remote.info
+        self.resize = resize or "fit"
+        if self.resize == "short-long":
+            raise ConfigError(f"expected resize 'fit' or 'stretch' for a served model (one input size), got 'short-long' ({url})")
+        self._image_input = "im_data" if self.info.family == MASKRCNN_FAMILY else "image"
+        self._compiled = {}
+        self._requests = {self.info.input_hw: self._remote.create_request()}
         self._lock = threading.Lock()
 
     def _default_resize(self) -> ResizePolicy:
@@ -156,9 +196,24 @@ class Segmenter:
         return self.info.path
 
     @property
+    def input_sizes(self) -> tuple[tuple[int, int], ...]:
+        """The network input sizes frames go through (two for ``short-long``; one for a served model)."""
+        return tuple(self._compiled) or (self.info.input_hw,)
+
+    @property
     def compiled_models(self) -> Mapping[tuple[int, int], ov.CompiledModel]:
-        """The compiled model per network input size (one, or two for ``short-long``)."""
+        """The compiled model per network input size (one, or two for ``short-long``; none for a
+        served model)."""
         return dict(self._compiled)
+
+    def infer_queues(self, nireq: int | None = None) -> dict[tuple[int, int], Any]:
+        """A new asynchronous request queue per network input size, ``nireq`` requests each
+        (default: the compiled model's ``OPTIMAL_NUMBER_OF_INFER_REQUESTS``; for a served
+        model, :data:`REMOTE_REQUESTS`): :class:`openvino.AsyncInferQueue`, or its network
+        counterpart :class:`ovseg.remote.RemoteInferQueue`, for :class:`~ovseg.pipeline.Pipeline`."""
+        if self.remote_url is not None:
+            return {self.info.input_hw: self._remote.infer_queue(nireq or REMOTE_REQUESTS)}
+        return {hw: ov.AsyncInferQueue(cm, nireq or optimal_requests(cm)) for hw, cm in self._compiled.items()}
 
     def input_hw_for(self, image_hw: tuple[int, int]) -> tuple[int, int]:
         """The network input size an image of ``image_hw`` goes through."""
@@ -181,11 +236,13 @@ class Segmenter:
             request.get_tensor("im_info").data[...] = im_info
         return transform
 
-    def gather(self, outputs: Mapping[str, np.ndarray]) -> Detections:
-        """Select and copy out the detections of one inference's outputs."""
+    def gather(self, outputs: Mapping[str, np.ndarray], *, threshold: float | None = None) -> Detections:
+        """Select and copy out the detections of one inference's outputs (``score >=
+        threshold``, by default the segmenter's own)."""
+        threshold = self.threshold if threshold is None else threshold
         if self.info.family == MASKRCNN_FAMILY:
-            return gather_maskrcnn(outputs, self.threshold, candidate_threshold=self.candidate_threshold)
-        return gather_labels_boxes_masks(outputs, self.threshold, candidate_threshold=self.candidate_threshold)
+            return gather_maskrcnn(outputs, threshold, candidate_threshold=self.candidate_threshold)
+        return gather_labels_boxes_masks(outputs, threshold, candidate_threshold=self.candidate_threshold)
 
     def decode(self, dets: Detections, transform: Transform) -> Result:
         """Map detections back to the image and paste their masks."""
@@ -285,7 +342,15 @@ class Segmenter:
         }
         return dataclasses.replace(result, speed_ms=speed)
 
+    def close(self) -> None:
+        """Close a served model's connections (a local model has none); later calls reopen them."""
+        if self.remote_url is not None:
+            self._remote.close()
+
     def __repr__(self) -> str:
+        if self.remote_url is not None:
+            where = str(self.remote_url)
+            return f"Segmenter({where!r}, threshold={self.threshold}, paste={self.paste!r}, resize={self.resize!r})"
         return (
             f"Segmenter({str(self.info.path)!r}, device={self.device!r}, threshold={self.threshold}, "
             f"paste={self.paste!r}, resize={self.resize!r})"

@@ -40,6 +40,7 @@ import numpy as np
 
 from .errors import CaptureError, ImageError
 from .images import IMAGE_SUFFIXES, is_image_file, list_images, read_image
+from .jpeg import read_image_reduced
 from .preprocess import as_bgr
 
 __all__ = [
@@ -73,6 +74,9 @@ class Frame:
             further down the line, never here).
         timestamp_ms: the container's presentation time of a video frame, else ``None``.
         path: the image file it was read from (image sources), else ``None``.
+        full_hw: the file's stored ``(H, W)`` when ``image`` was decoded at a reduced scale
+            (``ImageSource(reduce_to=...)``), else ``None``. The pipeline then maps results
+            to this size, not to ``image``'s.
     """
 
     image: np.ndarray
@@ -80,6 +84,7 @@ class Frame:
     index: int
     timestamp_ms: float | None = None
     path: Path | None = None
+    full_hw: tuple[int, int] | None = None
 
     @property
     def image_hw(self) -> tuple[int, int]:
@@ -189,6 +194,12 @@ class ImageSource:
     commands count it as failed), else logged as a warning (a folder of photos may hold one
     broken file; the demo should not stop for it). ``fps`` is the rate a written video shows
     them at. Frame ``index`` is the file's position in ``paths``, skipped files included.
+
+    ``reduce_to`` (a function from an image's stored ``(H, W)`` to the network input it goes
+    through, e.g. :meth:`~ovseg.segmenter.Segmenter.input_hw_for`) reads large JPEGs at a
+    reduced scale in libjpeg (:func:`ovseg.jpeg.read_image_reduced`): faster, but the network
+    sees other pixels (README, *Reduced-scale reading*), and the frame is smaller than its
+    results (``Frame.full_hw``), so it is not for drawing on.
     """
 
     kind = "images"
@@ -202,8 +213,10 @@ class ImageSource:
         name: str | None = None,
         fps: float = 1.0,
         on_error: Callable[[Path, ImageError], None] | None = None,
+        reduce_to: Callable[[tuple[int, int]], tuple[int, int]] | None = None,
     ) -> None:
         self.paths = [Path(p) for p in paths]
+        self.reduce_to = reduce_to
         if not self.paths:
             raise CaptureError(f"expected at least one image, got none{f' in {name}' if name else ''}")
         self.name = name or str(self.paths[0])
@@ -221,7 +234,11 @@ class ImageSource:
             index, path = self._next, self.paths[self._next]
             self._next += 1
             try:
-                return Frame(as_bgr(read_image(path)), self.name, index, None, path)
+                if self.reduce_to is None:
+                    return Frame(as_bgr(read_image(path)), self.name, index, None, path)
+                image, full_hw = read_image_reduced(path, self.reduce_to)
+                reduced = full_hw != (image.shape[0], image.shape[1])
+                return Frame(as_bgr(image), self.name, index, None, path, full_hw if reduced else None)
             except ImageError as error:
                 if self.on_error is not None:
                     self.on_error(path, error)

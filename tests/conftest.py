@@ -72,3 +72,24 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
         maskrcnn_model(classes=[1, 3], scores=[0.9, 0.4], boxes=[[0, 0, 1, 1], [0.5, 0.5, 1, 1]], boxes_relative=True),
         path,
     )
+
+
+@pytest.fixture
+def start_serve(tmp_path: Path) -> Any:
+    """``start_serve(model, *args)``: a real ``ovseg serve`` on 127.0.0.1 (ports the OS picks)
+    for this test, a :class:`tests.servers.Served`; every one started is stopped (its whole
+    process group) when the test ends. Needs the serve extra (skips without it)."""
+    import contextlib
+    import importlib.util
+
+    if importlib.util.find_spec("kserve") is None:  # found, not imported (see tests/test_serve.py)
+        pytest.skip('ovseg serve needs the serve extra: pip install "ovseg[serve]"')
+    from tests.servers import serve_process
+
+    with contextlib.ExitStack() as stack:
+        counter = iter(range(1_000))
+
+        def start(model: str | Path, *args: str) -> Any:
+            return stack.enter_context(serve_process(model, *args, log_dir=tmp_path / f"serve-{next(counter)}"))
+
+        yield start

@@ -76,6 +76,7 @@ def test_compile_properties_spell_openvino_keys(tiny_model: Path) -> None:
         ({"infer_precision": "fp64"}, "expected infer_precision one of"),
         ({"mode": "e2e"}, "expected image files"),
         ({"preload": True}, "expected --preload with --mode e2e only"),
+        ({"reduced_read": True}, "expected --reduced-read with --mode e2e only"),
     ],
 )
 def test_bad_options(tiny_model: Path, kwargs: dict, message: str) -> None:
@@ -187,3 +188,14 @@ def test_e2e_on_the_fixture_standin(standin_model: Path, coco_images: Path) -> N
     )
     assert report.count == 2 and report.instances > 0
     assert np.isfinite([report.stages[s].average for s in ("read", "preprocess", "infer", "decode")]).all()
+
+
+@pytest.mark.parametrize("preload", [False, True])
+def test_e2e_reduced_read_maps_back_to_the_full_size(tiny_model: Path, tmp_path: Path, preload: bool) -> None:
+    big = tmp_path / "big.jpg"
+    cv2.imwrite(str(big), np.full((1080, 1440, 3), 90, np.uint8))
+    opts = BenchOptions(model=tiny_model, mode="e2e", inputs=(big,), preload=preload, niter=3, infer_precision="f32",
+                        reduced_read=True)
+    report = run_bench(opts)
+    assert report.count == 3 and report.instances == 3
+    assert report.to_json()["configuration_setup"]["reduced_read"] == "True"

@@ -77,3 +77,46 @@ def test_predict_on_a_fixture_image(standin_model: Path, coco_images: Path, tmp_
     doc = json.loads((tmp_path / "000000000139.json").read_text())
     labels = [i["label"] for i in doc["instances"]]
     assert "person" in labels and "tv" in labels and "chair" in labels
+
+
+def test_reduced_read_needs_no_overlay(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cv2.imwrite(str(tmp_path / "a.jpg"), np.zeros((50, 60, 3), np.uint8))
+    code = main(["predict", str(tmp_path / "a.jpg"), "-m", str(tiny_model), "-o", str(tmp_path / "out"), "--reduced-read"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.count("\n") == 0
+    assert "expected --reduced-read with --no-overlay" in err and not (tmp_path / "out").exists()
+
+
+def test_reduced_read_results_are_full_size_and_close_to_a_full_read(
+    standin_model: Path, coco_images: Path, tmp_path: Path
+) -> None:
+    """Fixture images upscaled 3x (1920x1440-ish JPEGs): read at 1/2 in libjpeg, the same
+    objects come back at the full size (boxes within a few pixels of the full read's)."""
+    big = tmp_path / "big"
+    big.mkdir()
+    for path in sorted(coco_images.glob("*.jpg"))[:3]:
+        image = cv2.imread(str(path))
+        cv2.imwrite(str(big / path.name), cv2.resize(image, None, fx=3, fy=3, interpolation=cv2.INTER_LINEAR),
+                    [cv2.IMWRITE_JPEG_QUALITY, 95])
+    docs = {}
+    for mode, extra in (("full", []), ("reduced", ["--reduced-read"])):
+        out = tmp_path / mode
+        assert main(["predict", str(big), "-m", str(standin_model), "-o", str(out), "--no-overlay",
+                     "--infer-precision", "f32", *extra]) == 0
+        docs[mode] = {p.name: json.loads(p.read_text()) for p in sorted(out.glob("*.json"))}
+    assert docs["full"].keys() == docs["reduced"].keys() and len(docs["full"]) == 3
+    matched = 0
+    for name, full in docs["full"].items():
+        reduced = docs["reduced"][name]
+        assert (reduced["height"], reduced["width"]) == (full["height"], full["width"])
+        for inst in reduced["instances"]:
+            assert inst["segmentation"]["size"] == [full["height"], full["width"]]
+        for a in full["instances"]:
+            if a["score"] < 0.7:  # a weaker one may fall under the threshold in the other read
+                continue
+            best = max((b for b in reduced["instances"] if b["category_id"] == a["category_id"]),
+                       key=lambda b: -np.abs(np.subtract(a["box"], b["box"])).max(), default=None)
+            assert best is not None, f"{name}: {a['label']} {a['score']:.2f} lost by the reduced read"
+            assert np.abs(np.subtract(a["box"], best["box"])).max() < 0.05 * max(full["height"], full["width"])
+            matched += 1
+    assert matched >= 3

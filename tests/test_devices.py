@@ -64,3 +64,31 @@ def test_devices_with_an_uncached_name(
     assert main(["devices", "--model", "instance-segmentation-security-1039"]) == 2
     assert "run `ovseg fetch instance-segmentation-security-1039 --precision FP16`" in capsys.readouterr().err
 
+
+
+class _CountingCore:
+    """The real Core, counting the ``query_model`` calls made through it."""
+
+    def __init__(self) -> None:
+        self.core, self.queries = ov.Core(), 0
+
+    def query_model(self, *args: object, **kwargs: object) -> object:
+        self.queries += 1
+        return self.core.query_model(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.core, name)
+
+
+def test_a_model_that_compiles_is_not_queried_first(tiny_model: Path) -> None:
+    """query_model costs about a compile on the CPU: it runs only to explain a failed compile."""
+    from ovseg.errors import DeviceError
+    from ovseg.model import compile_model
+
+    core = _CountingCore()
+    model = core.read_model(tiny_model)
+    compiled = compile_model(core, model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})  # type: ignore[arg-type]
+    assert compiled.get_property("INFERENCE_PRECISION_HINT") == ov.Type.f32 and core.queries == 0
+    with pytest.raises(DeviceError, match=r"cannot compile the model for CPU with \{'NO_SUCH_KEY': 1\}") as info:
+        compile_model(core, model, "CPU", {"NO_SUCH_KEY": 1})  # type: ignore[arg-type]
+    assert core.queries == 1 and "\n" not in str(info.value)

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from ovseg.errors import ImageError
+from ovseg.images import read_image
 from ovseg.jpeg import jpeg_size, read_image_reduced, reduction_for
+from ovseg.sources import ImageSource
 
 
 def _photo(h: int, w: int) -> np.ndarray:
@@ -97,3 +99,29 @@ def test_read_reduced_bad_files(tmp_path: Path) -> None:
     (tmp_path / "junk.jpg").write_bytes(b"\xff\xd8\xff\xc0\x00\x11\x08\x04\x38\x07\x80" + b"\x00" * 50)
     with pytest.raises(ImageError, match="expected an image OpenCV can decode"):
         read_image_reduced(tmp_path / "junk.jpg", (480, 640))
+
+
+def test_read_reduced_with_a_size_function_and_a_16_bit_png(tmp_path: Path) -> None:
+    path = _write(tmp_path, "tall.jpg", _photo(1920, 1080), cv2.IMWRITE_JPEG_QUALITY, 95)
+    seen: list[tuple[int, int]] = []
+
+    def input_hw_for(hw: tuple[int, int]) -> tuple[int, int]:  # a network that turns with the image
+        seen.append(hw)
+        return (640, 480) if hw[0] > hw[1] else (480, 640)
+
+    image, full_hw = read_image_reduced(path, input_hw_for)
+    assert seen == [(1920, 1080)] and full_hw == (1920, 1080) and image.shape == (960, 540, 3)
+    # Anything not reduced comes back exactly as read_image decodes it.
+    deep = (np.arange(30 * 40 * 3, dtype=np.uint16).reshape(30, 40, 3) * 50)
+    png = _write(tmp_path, "deep.png", deep)
+    image, full_hw = read_image_reduced(png, (480, 640))
+    assert image.dtype == np.uint16 and np.array_equal(image, read_image(png)) and full_hw == (30, 40)
+
+
+def test_image_source_reduce_to_marks_reduced_frames(tmp_path: Path) -> None:
+    big = _write(tmp_path, "big.jpg", _photo(1080, 1920))
+    small = _write(tmp_path, "small.jpg", _photo(480, 640))
+    frames = list(ImageSource([big, small], reduce_to=lambda hw: (480, 640)))
+    assert [f.image.shape for f in frames] == [(540, 960, 3), (480, 640, 3)]
+    assert [f.full_hw for f in frames] == [(1080, 1920), None] and [f.path for f in frames] == [big, small]
+    assert [f.full_hw for f in ImageSource([big, small])] == [None, None]

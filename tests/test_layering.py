@@ -17,23 +17,24 @@ PACKAGE = Path(__file__).resolve().parents[1] / "ovseg"
 
 # A module may import only modules of a lower layer.
 LAYER = {
-    "_version": 0, "errors": 0, "options": 0, "suggest": 0,
-    "labels": 1, "files": 1, "rle": 1, "adapters": 1,
-    "result": 2, "preprocess": 2, "catalog": 2, "images": 2, "jpeg": 3,
-    "sinks": 4, "cache": 3, "decode": 3, "coco": 3, "draw": 3, "controls": 3, "video": 3, "background": 3, "synthetic": 3,
+    "_version": 0, "errors": 0, "options": 0, "suggest": 0, "remote_url": 1, "ports": 1,
+    "labels": 1, "files": 1, "rle": 1, "adapters": 1, "images": 1,
+    "result": 2, "preprocess": 2, "catalog": 2, "jpeg": 2,
+    "sinks": 4, "uploads": 4, "cache": 3, "decode": 3, "coco": 3, "draw": 3, "controls": 3, "video": 3, "background": 3, "synthetic": 3,
     "sources": 3, "track": 3,
     "capture": 4,
     "window": 4, "download": 4, "model": 4,
-    "pipeline": 5, "multi": 5, "quantize": 5, "runs": 5,
+    "pipeline": 5, "multi": 5, "quantize": 5, "remote": 5, "export": 5, "runs": 5,
     "segmenter": 6,
-    "evaluation": 7, "bench": 7, "demo": 7, "mosaic": 7, "batch": 7,
+    "evaluation": 7, "bench": 7, "serve": 7, "demo": 7, "mosaic": 7, "batch": 7,
     "commands": 8,
     "cli": 9,
     "__main__": 10, "__init__": 10,
 }
-OPENVINO_ALLOWED = {"model", "pipeline", "segmenter", "bench", "evaluation", "synthetic", "quantize", "commands"}
+OPENVINO_ALLOWED = {"export", "model", "pipeline", "segmenter", "bench", "evaluation", "synthetic", "quantize", "serve", "commands"}
 PYCOCOTOOLS_ALLOWED = {"coco", "evaluation", "quantize"}
-RAY_ALLOWED = {"batch"}  # the ray extra
+#: Optional engines (extras) and the one module of their integration.
+ENGINES = {"kserve": {"serve"}, "uvicorn": {"serve"}, "grpc": {"serve"}, "tritonclient": {"remote"}, "ray": {"batch"}}
 
 
 def imports(path: Path) -> tuple[set[str], set[str]]:
@@ -84,8 +85,9 @@ def test_imports_point_down(path: Path) -> None:
         assert me in OPENVINO_ALLOWED, f"{path.name} imports openvino"
     if "pycocotools" in external:
         assert me in PYCOCOTOOLS_ALLOWED, f"{path.name} imports pycocotools"
-    if "ray" in external:
-        assert me in RAY_ALLOWED, f"{path.name} imports ray"
+    for engine, allowed in ENGINES.items():
+        if engine in external:
+            assert me in allowed, f"{path.name} imports {engine}, which only {sorted(allowed)} may"
 
 
 def test_the_walk_sees_function_level_and_type_checking_imports(tmp_path: Path) -> None:
@@ -100,7 +102,7 @@ def test_the_walk_sees_function_level_and_type_checking_imports(tmp_path: Path) 
     assert {"openvino", "typing"} <= external
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["--version"], ["predict", "--help"], ["demo", "--help"]])
+@pytest.mark.parametrize("argv", [["--help"], ["--version"], ["predict", "--help"], ["demo", "--help"], ["serve", "--help"]])
 def test_the_command_line_starts_without_openvino_or_pycocotools(argv: list[str]) -> None:
     code = (
         "import sys\nimport ovseg.cli\n"

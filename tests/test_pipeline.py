@@ -204,3 +204,19 @@ def test_newer_family_with_dynamic_outputs_streams_too(tmp_path: Path) -> None:
         assert len(result) == len(expected) == 2
         np.testing.assert_array_equal(result.boxes, expected.boxes)
         np.testing.assert_array_equal(result.class_ids, expected.class_ids)
+
+
+def test_a_reduced_frame_gets_results_in_its_full_size(seg: Segmenter) -> None:
+    """A frame read at 1/3 (``full_hw`` three times its size): boxes and masks come back in
+    the full size's coordinates, the sync result of the small image scaled by the factor."""
+    from ovseg.sources import Frame
+
+    small = np.full((200, 300, 3), 77, np.uint8)
+    frame = Frame(small, "images", 0, full_hw=(600, 900))
+    (item, result), = list(Pipeline(seg).stream_frames([frame]))
+    sync = seg(small)
+    assert item is frame and result.image_hw == (600, 900) and len(result) == len(sync) == 2
+    np.testing.assert_allclose(result.boxes, sync.boxes * 3, rtol=1e-6, atol=1e-3)
+    assert result.masks.shape == (2, 600, 900)
+    np.testing.assert_array_equal(result.scores, sync.scores)
+    assert abs(result.masks[0].mean() - sync.masks[0].mean()) < 0.01

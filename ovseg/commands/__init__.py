@@ -6,6 +6,6 @@ function that runs it (returning the exit code). Add a new command by adding its
 
 from __future__ import annotations
 
-from . import bench, demo, devices, eval, fetch, models, predict, quantize
+from . import bench, demo, devices, eval, export, fetch, models, predict, quantize, serve
 
-COMMANDS = (predict, eval, bench, demo, models, fetch, devices, quantize)
+COMMANDS = (predict, eval, bench, demo, models, fetch, devices, quantize, export, serve)

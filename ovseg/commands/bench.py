@@ -17,7 +17,21 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ImageError
 from ..options import DEFAULT_BENCH_S, HINTS, INFER_PRECISIONS, PASTE_MODES, RESIZE_POLICIES
-from .common import add_cache_option, expand_inputs, positive_float_arg, threshold_arg
+from .common import (
+    add_cache_option,
+    add_reduced_read_option,
+    add_remote_option,
+    expand_inputs,
+    positive_float_arg,
+    refuse_local_options,
+    threshold_arg,
+)
+
+#: bench's options that configure a model compiled here (dest: flag), refused with a model URL.
+_LOCAL_ONLY = {
+    "device": "-d", "perf_hint": "-hint", "number_streams": "-nstreams", "number_threads": "-nthreads",
+    "infer_precision": "-infer_precision", "cache_dir": "-cdir", "model_cache": "--cache-dir",
+}
 
 if TYPE_CHECKING:
     from ..bench import BenchOptions, BenchReport
@@ -33,10 +47,13 @@ def register(sub: Any) -> None:
         allow_abbrev=False,
     )
     parser.add_argument(
-        "-m", "--model", required=True, help="model IR .xml (its .bin beside it), .onnx, or a catalogue name"
+        "-m", "--model", required=True,
+        help="model IR .xml (its .bin beside it), .onnx, a catalogue name, or a served model's URL (grpc://HOST:PORT/MODEL, "
+        "http://HOST:PORT/v2/models/MODEL)",
     )
     add_cache_option(parser, dest="model_cache")
-    parser.add_argument("-d", "--device", default="CPU", help="OpenVINO device (default CPU)")
+    parser.add_argument("-d", "--device", help="OpenVINO device (default CPU)")
+    add_remote_option(parser)
     parser.add_argument(
         "--mode", choices=("infer", "e2e"), default="infer",
         help="what one iteration does (default infer)",
@@ -51,7 +68,7 @@ def register(sub: Any) -> None:
         help="e2e: decode the images once, iterate over decoded frames",
     )
     parser.add_argument(
-        "-hint", "--perf_hint", choices=HINTS, default="throughput",
+        "-hint", "--perf_hint", choices=HINTS,
         help="performance hint (default throughput)",
     )
     parser.add_argument(
@@ -87,12 +104,14 @@ def register(sub: Any) -> None:
         choices=RESIZE_POLICIES,
         help="resize policy (default: the model's own; fit for the 0033 family)",
     )
+    add_reduced_read_option(parser)
     parser.set_defaults(func=run)
 
 
 def options_from_args(args: argparse.Namespace) -> BenchOptions:
     from ..bench import BenchOptions
 
+    remote = refuse_local_options(args, _LOCAL_ONLY)
     inputs = tuple(expand_inputs(args.input))
     if args.input and not inputs:
         raise ImageError(f"expected image files or directories with images, got none in {args.input}")
@@ -101,11 +120,11 @@ def options_from_args(args: argparse.Namespace) -> BenchOptions:
         raise ImageError(f"expected image files, got missing path(s): {', '.join(missing[:3])}")
     return BenchOptions(
         model=args.model,
-        device=args.device,
+        device=args.model if remote else (args.device or "CPU"),
         mode=args.mode,
         inputs=inputs,
         preload=args.preload,
-        hint=args.perf_hint,
+        hint=args.perf_hint or ("none" if remote else "throughput"),
         nireq=args.number_infer_requests,
         nstreams=args.number_streams,
         nthreads=args.number_threads,
@@ -118,6 +137,8 @@ def options_from_args(args: argparse.Namespace) -> BenchOptions:
         paste=args.paste,
         resize=args.resize,
         model_cache=args.model_cache,
+        reduced_read=args.reduced_read,
+        remote_timeout_s=args.remote_timeout,
     )
 
 
@@ -132,7 +153,7 @@ def format_report(report: BenchReport) -> list[str]:
     lat = report.latency
     lines = [
         f"Model: {opts.model} ({setup.get('input sizes', '')}), device {opts.device}, mode {opts.mode}"
-        + (" (preloaded frames)" if opts.preload else ""),
+        + (" (preloaded frames)" if opts.preload else "") + (" (reduced-scale JPEG reads)" if opts.reduced_read else ""),
         f"Compile model took {report.compile_ms:.2f} ms",
         f"Performance hint: {setup.get('performance hint', '') or 'none'}, precision {setup.get('precision', '')}, "
         f"streams {setup.get(f'number of {opts.device} streams', '') or 'n/a'}, "

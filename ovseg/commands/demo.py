@@ -16,6 +16,7 @@ from .common import (
     positive_float_arg,
     positive_int_arg,
     quiet_opencv,
+    refuse_local_options,
     segmenter_from_args,
     tracker_for,
     tracking_overrides,
@@ -69,6 +70,8 @@ def run(args: argparse.Namespace) -> int:
     from ..demo import run_demo
     from ..sources import open_source
     from ..video import check_output
+
+    refuse_local_options(args)  # a URL with local compile options: one line, before any work
 
     if args.output is not None:
         check_output(args.output)  # a bad name or folder before the camera opens

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..options import BOX_CONVENTIONS, CARD_PASTE, PASTE_MODES, RESIZE_POLICIES
-from .common import add_model_options, compile_config, positive_int_arg, segmenter_from_args
+from .common import add_model_options, compile_config, positive_int_arg, refuse_local_options, segmenter_from_args
 
 
 def _image_ids(text: str) -> list[int]:
@@ -60,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
     from ..files import atomic_write, check_writable
     from ..model import compiled_property
 
+    refuse_local_options(args)  # a URL with local compile options: one line, before any work
+
     check_writable(args.results)
     check_writable(args.stats)
     coco = load_annotations(args.annotations)
@@ -67,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     config = compile_config(args)
     config.setdefault("PERFORMANCE_HINT", "THROUGHPUT")
     segmenter = segmenter_from_args(args, threshold=0.0, paste=args.paste, resize=args.resize, config=config)
-    precision = compiled_property(next(iter(segmenter.compiled_models.values())), "INFERENCE_PRECISION_HINT")
+    precision = compiled_property(next(iter(segmenter.compiled_models.values()), None), "INFERENCE_PRECISION_HINT")
     print(f"model {args.model} on {args.device}, {len(entries)} image(s), resize {segmenter.resize}, paste {args.paste}, "
           f"precision {precision or 'unknown'}", file=sys.stderr)
     with tqdm(total=len(entries), unit="img", desc="eval", file=sys.stderr, disable=None) as bar:

@@ -14,10 +14,12 @@ from ..errors import ConfigError, ImageError, OvsegError
 from ..options import DEFAULT_PASTE, PASTE_MODES
 from .common import (
     add_model_options,
+    add_reduced_read_option,
     add_stream_options,
     compile_config,
     positive_int_arg,
     quiet_opencv,
+    refuse_local_options,
     segmenter_from_args,
     tracker_for,
     tracking_overrides,
@@ -51,6 +53,7 @@ def register(sub: Any) -> None:
     )
     parser.add_argument("--limit", type=positive_int_arg, metavar="N", help="stop each source after N frames")
     parser.add_argument("--no-overlay", dest="overlay", action="store_false", help="write no PNG or MP4, results only")
+    add_reduced_read_option(parser)
     parser.add_argument(
         "--coco", metavar="FILE",
         help="also write the image inputs' detections (not video frames) as one COCO results JSON, loadable by "
@@ -92,6 +95,11 @@ def run(args: argparse.Namespace) -> int:
     from ..sinks import CocoResults, coco_image_id
     from ..sources import ImageSource, open_sources, safe_name
 
+    refuse_local_options(args)  # a URL with local compile options: one line, before any work
+
+    if args.reduced_read and args.overlay:
+        raise ConfigError("expected --reduced-read with --no-overlay (overlays are drawn on the full-size image), "
+                          "got --reduced-read with overlays")
     out_dir = Path(args.output)
     if out_dir.exists() and not out_dir.is_dir():
         raise OvsegError(f"cannot write {out_dir}: expected a folder, got a file")
@@ -158,7 +166,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         if image_jobs:
             source = ImageSource([p for p, *_ in image_jobs], name="images",
-                                 on_error=lambda path, error: tally.fail(str(path), error))
+                                 on_error=lambda path, error: tally.fail(str(path), error),
+                                 reduce_to=segmenter.input_hw_for if args.reduced_read else None)
             frames = source if args.limit is None else _limited(source, args.limit)
             for frame, result in segmenter.stream_frames(frames, nireq=args.nireq):
                 _, position, stem, keep = image_jobs[frame.index]  # index: the position in image_jobs
