@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import signal
 import statistics
 import subprocess
@@ -190,6 +191,7 @@ def two_node(model: str, images: str, port: int) -> None:
             os.kill(pid, signal.SIGKILL)
         time.sleep(1)
         print(f"stopped {len(pids)} process(es) of the two nodes; left: {len(_mine(temp))}")
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 def main() -> None:
