@@ -34,6 +34,7 @@ __all__ = [
     "cached_precisions",
     "fetch_command",
     "resolve_model",
+    "catalogue_name",
 ]
 
 logger = logging.getLogger(__name__)
@@ -106,6 +107,20 @@ def _split_name(text: str) -> tuple[str, str | None]:
     return (name, precision) if sep and precision in PRECISIONS else (text, None)
 
 
+def _is_path(model: str | Path) -> bool:
+    """A model argument taken as a path: a file, a model suffix or a folder in it."""
+    path, text = Path(model), str(model)
+    return path.is_file() or path.suffix.lower() in (".xml", ".onnx", ".bin") or os.sep in text or "/" in text
+
+
+def catalogue_name(model: str | Path | ModelRef) -> tuple[str, str | None] | None:
+    """``(name, precision or None)`` when ``model`` is given as a catalogue name (what
+    :func:`resolve_model` looks up in the cache; the name is not checked), ``None`` for a path."""
+    if isinstance(model, ModelRef) or _is_path(model):
+        return None
+    return _split_name(str(model))
+
+
 def resolve_model(
     model: str | Path | ModelRef,
     *,
@@ -131,7 +146,7 @@ def resolve_model(
         return model
     path = Path(model)
     text = str(model)
-    if path.is_file() or path.suffix.lower() in (".xml", ".onnx", ".bin") or os.sep in text or "/" in text:
+    if _is_path(model):
         known = _identify_quietly(path, catalog) if path.suffix.lower() == ".xml" and path.is_file() else None
         if known is None:
             return ModelRef(path=path)

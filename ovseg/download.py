@@ -19,6 +19,7 @@ import logging
 import os
 import shutil
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -244,11 +245,13 @@ def fetch(
     force: bool = False,
     retries: int = 2,
     progress: bool = False,
+    wait_s: float = 0.0,
 ) -> Path:
     """Download one precision of a catalogue model into the cache; return its ``.xml`` path.
 
     Files already complete in the cache are not downloaded again (unless ``force``).
-    ``mirror`` defaults to ``$OVSEG_MIRROR``.
+    ``mirror`` defaults to ``$OVSEG_MIRROR``. ``wait_s``: how long to wait for another process
+    fetching the same model into the same cache (its lock); 0: fail at once.
 
     Raises:
         ModelError: unknown name or precision.
@@ -263,7 +266,7 @@ def fetch(
     mirror = mirror if mirror is not None else (os.environ.get("OVSEG_MIRROR") or None)
     root = model_dir(name, cache)
     root.mkdir(parents=True, exist_ok=True)
-    with _exclusive(root):
+    with _exclusive(root, wait_s):
         # Checked under the lock: another process may have just finished these files.
         todo = [f for f in entry.files[precision] if force or not is_complete(root / f.name, f)]
         needed = sum(f.size or 0 for f in todo)
@@ -276,8 +279,9 @@ def fetch(
 
 
 @contextmanager
-def _exclusive(root: Path) -> Iterator[None]:
-    """Hold ``root/.lock`` so that two ovseg processes never write one ``.part`` at once.
+def _exclusive(root: Path, wait_s: float = 0.0) -> Iterator[None]:
+    """Hold ``root/.lock`` so that two ovseg processes never write one ``.part`` at once
+    (waiting up to ``wait_s`` seconds for another holder).
 
     An advisory ``flock``: the kernel releases it when the process dies, so a crash leaves no
     stale lock. Where ``fcntl`` does not exist (Windows) there is no lock; a mixed-up file would
@@ -289,12 +293,18 @@ def _exclusive(root: Path) -> Iterator[None]:
         yield
         return
     with (root / ".lock").open("a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            raise DownloadError(
-                f"{root.name}: expected no other download into {root}, got one in progress (another ovseg fetch)"
-            ) from None
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError:
+                if time.monotonic() < deadline:
+                    time.sleep(0.2)
+                    continue
+                raise DownloadError(
+                    f"{root.name}: expected no other download into {root}, got one in progress (another ovseg fetch)"
+                ) from None
         try:
             yield
         finally:

@@ -23,6 +23,7 @@ __all__ = [
     "BOX_CONVENTIONS",
     "IGNORED_SCOPES",
     "QUANTIZE_INSTALL_HINT",
+    "RAY_INSTALL_HINT",
     "TRACK_CANDIDATES",
     "SERVE_INSTALL_HINT",
     "SERVE_HTTP_PORT",
@@ -71,6 +72,8 @@ BOX_CONVENTIONS: tuple[str, ...] = ("coco", "omz")
 #: post-processing after them in float; ``none`` quantizes everything NNCF can.
 IGNORED_SCOPES: tuple[str, ...] = ("heads", "none")
 QUANTIZE_INSTALL_HINT = 'pip install "ovseg[quantize]"'
+#: ``ovseg predict --ray`` and :mod:`ovseg.batch`: Ray Data.
+RAY_INSTALL_HINT = 'pip install "ovseg[ray]"'
 
 #: With ``--track``, detections down to this score reach the tracker (box only) for ByteTrack's
 #: second, low-score association; they never reach the output.

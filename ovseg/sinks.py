@@ -9,7 +9,7 @@ not there at all.
   ``NAME.partial.jsonl`` / ``NAME.partial.mp4`` (whole lines, a playable video), never under the
   final names.
 - **COCO results** of the image inputs: :class:`CocoResults`, loadable by pycocotools'
-  ``COCO.loadRes``.
+  ``COCO.loadRes``, streamed to disk as images come (one image's :func:`coco_fragment` at a time).
 
 Every instance is written in one schema, :meth:`ovseg.result.Result.to_records`, whichever
 path its image took.
@@ -23,11 +23,12 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .files import atomic_write, publish, temporary_path
+from .errors import OvsegError
+from .files import publish, temporary_path
 from .result import Result
 from .sources import Frame
 
-__all__ = ["image_document", "frame_record", "JsonlWriter", "CocoResults", "coco_image_id", "partial_path"]
+__all__ = ["image_document", "frame_record", "JsonlWriter", "CocoResults", "coco_image_id", "coco_fragment", "partial_path"]
 
 
 def image_document(result: Result, *, image: str, model: str, device: str) -> dict[str, Any]:
@@ -104,18 +105,54 @@ def coco_image_id(path: Path, position: int) -> int:
     return int(path.stem) if re.fullmatch(r"\d{1,18}", path.stem) else position
 
 
+def coco_fragment(result: Result, image_id: int) -> str:
+    """One image's detections as the items of a JSON list (``json.dumps`` of each, joined by
+    ``", "``; empty for none): what :meth:`CocoResults.add_fragment` appends."""
+    return ", ".join(json.dumps(detection) for detection in result.to_coco(image_id))
+
+
 class CocoResults:
-    """COCO results dicts of the image inputs, written as one JSON list by :meth:`write`."""
+    """COCO results dicts of the image inputs, one JSON list: streamed to a temporary file
+    beside ``path`` as images are added (the masks are not held), renamed to ``path`` by
+    :meth:`write` (:meth:`discard` drops it). The file is what ``json.dumps`` of the whole list
+    would write."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.detections: list[dict[str, Any]] = []
+        self.count = 0
         self.images = 0
+        self._tmp: Path | None = temporary_path(self.path)
+        self._file: io.TextIOWrapper | None = self._tmp.open("w", encoding="utf-8")
+        self._file.write("[")
 
     def add(self, result: Result, image_id: int) -> None:
-        self.detections += result.to_coco(image_id)
+        self.add_fragment(coco_fragment(result, image_id), len(result))
+
+    def add_fragment(self, fragment: str, detections: int) -> None:
+        """Append one image's :func:`coco_fragment` (``detections`` of them)."""
+        assert self._file is not None, "add after write"
+        if fragment:
+            self._file.write((", " if self.count else "") + fragment)
+        self.count += detections
         self.images += 1
 
     def write(self) -> None:
-        text = json.dumps(self.detections)
-        atomic_write(self.path, lambda tmp: tmp.write_text(text))
+        assert self._file is not None and self._tmp is not None, "write twice"
+        try:
+            self._file.write("]")
+            self._file.close()
+        except OSError as error:
+            self.discard()
+            raise OvsegError(f"cannot write {self.path}: {error.strerror or error}") from None
+        self._file = None
+        publish(self._tmp, self.path)
+        self._tmp = None
+
+    def discard(self) -> None:
+        """Drop what was added (the final file is left as it was)."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        if self._tmp is not None:
+            self._tmp.unlink(missing_ok=True)
+            self._tmp = None

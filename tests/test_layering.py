@@ -24,9 +24,9 @@ LAYER = {
     "sources": 3, "track": 3,
     "capture": 4,
     "window": 4, "download": 4, "model": 4,
-    "pipeline": 5, "multi": 5, "quantize": 5, "remote": 5, "export": 5,
+    "pipeline": 5, "multi": 5, "quantize": 5, "remote": 5, "export": 5, "runs": 5,
     "segmenter": 6,
-    "evaluation": 7, "bench": 7, "serve": 7, "demo": 7, "mosaic": 7,
+    "evaluation": 7, "bench": 7, "serve": 7, "demo": 7, "mosaic": 7, "batch": 7,
     "commands": 8,
     "cli": 9,
     "__main__": 10, "__init__": 10,
@@ -34,7 +34,7 @@ LAYER = {
 OPENVINO_ALLOWED = {"export", "model", "pipeline", "segmenter", "bench", "evaluation", "synthetic", "quantize", "serve", "commands"}
 PYCOCOTOOLS_ALLOWED = {"coco", "evaluation", "quantize"}
 #: Optional engines (extras) and the one module of their integration.
-ENGINES = {"kserve": {"serve"}, "uvicorn": {"serve"}, "grpc": {"serve"}, "tritonclient": {"remote"}}
+ENGINES = {"kserve": {"serve"}, "uvicorn": {"serve"}, "grpc": {"serve"}, "tritonclient": {"remote"}, "ray": {"batch"}}
 
 
 def imports(path: Path) -> tuple[set[str], set[str]]:
@@ -107,7 +107,7 @@ def test_the_command_line_starts_without_openvino_or_pycocotools(argv: list[str]
     code = (
         "import sys\nimport ovseg.cli\n"
         f"try:\n    ovseg.cli.main({argv!r})\nexcept SystemExit:\n    pass\n"
-        "print(sorted(m for m in ('openvino', 'pycocotools') if m in sys.modules))"
+        "print(sorted(m for m in ('openvino', 'pycocotools', 'ray') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"

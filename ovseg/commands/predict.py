@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import CaptureError, ConfigError, ImageError, OvsegError
+from ..errors import ConfigError, ImageError, OvsegError
 from ..options import DEFAULT_PASTE, PASTE_MODES
 from .common import (
     add_model_options,
@@ -28,9 +26,7 @@ from .common import (
 )
 
 if TYPE_CHECKING:
-    from ..result import Result
-    from ..segmenter import Segmenter
-    from ..sources import FrameSource
+    pass
 
 
 def register(sub: Any) -> None:
@@ -68,6 +64,20 @@ def register(sub: Any) -> None:
         "--skip-existing", action="store_true",
         help="skip every input whose final files already exist (a second run after ^C redoes only the rest)",
     )
+    parser.add_argument(
+        "--ray", action="store_true",
+        help="run on a local Ray cluster (bound to 127.0.0.1): image and video files only, the same files "
+        "(needs the ray extra)",
+    )
+    parser.add_argument(
+        "--ray-address", metavar="ADDRESS",
+        help="run on an existing Ray cluster: auto, HOST:PORT or ray://HOST:PORT (implies --ray); the model path "
+        "or catalogue name, --cache-dir and the output folder must be valid on every node",
+    )
+    parser.add_argument(
+        "--ray-actors", type=positive_int_arg, metavar="N",
+        help="--ray: actors segmenting at once (default one per node, each with the node's CPUs)",
+    )
     add_stream_options(
         parser,
         track_help="give instances of videos, cameras and streams ids that stay with an object across frames (track_id "
@@ -76,56 +86,13 @@ def register(sub: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def _summary(result: Result) -> str:
-    """'3 instance(s) (person 0.97, car 0.88, dog 0.51)', at most five named."""
-    if not len(result):
-        return "0 instance(s)"
-    named = [f"{label} {score:.2f}" for label, score in zip(result.labels[:5], result.scores[:5].tolist(), strict=True)]
-    more = [f"+{len(result) - 5} more"] if len(result) > 5 else []
-    return f"{len(result)} instance(s) ({', '.join(named + more)})"
-
-
-@dataclass
-class _Tally:
-    """What the run did, for its last line."""
-
-    frames: int = 0
-    instances: int = 0
-    failed: list[str] = field(default_factory=list)
-    processing_s: float = 0.0
-
-    def fail(self, what: str, error: BaseException) -> None:
-        print(f"ovseg: error: {error}", file=sys.stderr)
-        self.failed.append(what)
-
-
-class _Names:
-    """Output stems: a file's stem, ``-2``, ``-3`` ... for the second and third of one name."""
-
-    def __init__(self) -> None:
-        self.used: set[str] = set()
-
-    def take(self, stem: str) -> str:
-        name, n = stem, 2
-        while name in self.used:
-            name, n = f"{stem}-{n}", n + 1
-        self.used.add(name)
-        return name
-
-
-def _write_png(path: Path, image: Any) -> None:
-    import cv2
-
-    if not cv2.imwrite(str(path), image):
-        raise OvsegError(f"cannot write {path}")
-
-
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from ..draw import Overlay
-    from ..files import atomic_write, check_folder, check_writable
-    from ..sinks import CocoResults, coco_image_id, image_document
+    from ..files import check_folder, check_writable
+    from ..runs import Stems, Tally, VideoOptions, failure_line, image_done, image_line, run_videos, video_done, write_image_files
+    from ..sinks import CocoResults, coco_image_id
     from ..sources import ImageSource, open_sources, safe_name
 
     refuse_local_options(args)  # a URL with local compile options: one line, before any work
@@ -138,8 +105,13 @@ def run(args: argparse.Namespace) -> int:
         raise OvsegError(f"cannot write {out_dir}: expected a folder, got a file")
     check_folder(out_dir)
     check_writable(args.coco)
-    tally = _Tally()
-    names = _Names()
+    if args.ray or args.ray_address:
+        from ..batch import run_command
+
+        with quiet_opencv():
+            return run_command(args, compile_config(args))
+    tally = Tally()
+    names = Stems()
 
     # Every input first, so that a typo is reported before seconds of compiling. Images of
     # all inputs form one stream; each video, camera and URL is a source of its own.
@@ -172,15 +144,14 @@ def run(args: argparse.Namespace) -> int:
     image_jobs = []
     for position, path in enumerate(images, 1):
         stem = names.take(path.stem)
-        doc, png = out_dir / f"{stem}.json", out_dir / f"{stem}.png"
-        done = doc.is_file() and (png.is_file() or not args.overlay)
+        done = image_done(out_dir, stem, args.overlay)
         if args.skip_existing and done and coco is None:
             continue
         image_jobs.append((path, position, stem, args.skip_existing and done))
     video_jobs = []
     for source in sources:
         stem = names.take(safe_name(source.name))
-        done = (out_dir / f"{stem}.jsonl").is_file() and ((out_dir / f"{stem}.mp4").is_file() or not args.overlay)
+        done = video_done(out_dir, stem, args.overlay)
         if args.skip_existing and done:
             print(f"{source.name}: skipped, {stem}.jsonl exists (--skip-existing)")
             source.release()
@@ -207,38 +178,34 @@ def run(args: argparse.Namespace) -> int:
                 bar.update(1)
                 if keep:  # --skip-existing with --coco: scored again, files left as they are
                     continue
-                text = json.dumps(image_document(result, image=str(frame.path), model=model, device=device)) + "\n"
-                written = [out_dir / f"{stem}.json"]
                 try:
-                    if overlay is not None:
-                        written.insert(0, out_dir / f"{stem}.png")
-                        atomic_write(written[0], functools.partial(_write_png, image=overlay(frame.image, result)))
-                    atomic_write(written[-1], functools.partial(Path.write_text, data=text))
+                    written = write_image_files(out_dir, stem, frame, result, overlay=overlay, model=model, device=device)
                 except OvsegError as error:  # this image's files; the others go on
                     tally.fail(str(frame.path), error)
                     continue
-                bar.write(f"{frame.path}: {_summary(result)} -> {', '.join(map(str, written))} "
-                          f"[{sum(result.speed_ms.values()):.0f} ms]", file=sys.stdout)
+                bar.write(image_line(frame.path, result, written), file=sys.stdout)
         if video_jobs:
-            _run_videos(segmenter, video_jobs, args, out_dir, overlay, tally, bar)
+            options = VideoOptions(args.nireq, args.timeout, args.limit, functools.partial(tracker_for, args))
+            run_videos(segmenter, video_jobs, options, out_dir, overlay, tally, bar)
     except KeyboardInterrupt:
         interrupted = True
     finally:
+        if coco is not None and interrupted:
+            coco.discard()
         tally.processing_s = time.perf_counter() - started
         bar.close()
         for source, _ in video_jobs:
             source.release()
     if coco is not None and not interrupted:
         coco.write()
-        print(f"wrote {coco.path} ({len(coco.detections)} detections of {coco.images} image(s))")
+        print(f"wrote {coco.path} ({coco.count} detections of {coco.images} image(s))")
     fps = tally.frames / tally.processing_s if tally.processing_s > 0 else 0.0
     print(f"{tally.frames} frames, {tally.instances} instances, {fps:.1f} FPS, {len(tally.failed)} failed"
           + (" [interrupted]" if interrupted else ""))
     if interrupted:
         return 130
     if tally.failed:
-        shown = ", ".join(tally.failed[:5]) + (" ..." if len(tally.failed) > 5 else "")
-        print(f"ovseg: {len(tally.failed)} of {inputs_total} input(s) failed: {shown}", file=sys.stderr)
+        print(failure_line(tally.failed, inputs_total), file=sys.stderr)
         return 2
     return 0
 
@@ -248,118 +215,3 @@ def _limited(frames: Any, limit: int) -> Any:
         if i >= limit:
             return
         yield frame
-
-
-class _VideoOut:
-    """The files of one video, camera or stream, its tracker and its counts."""
-
-    def __init__(self, source: FrameSource, stem: str, args: argparse.Namespace, out_dir: Path, overlay: Any) -> None:
-        from ..sinks import JsonlWriter, partial_path
-        from ..video import DEFAULT_FPS, VideoWriter
-
-        self.source, self.stem = source, stem
-        self.length, self.fps = source.length, source.fps  # read now: the source is released when it ends
-        self.jsonl = JsonlWriter(out_dir / f"{stem}.jsonl")
-        mp4 = out_dir / f"{stem}.mp4"
-        self.video = VideoWriter(mp4, source.fps or DEFAULT_FPS, partial=partial_path(mp4)) if overlay else None
-        self.tracker = tracker_for(args, source)
-        self.frames = 0
-        self.last_ms: float | None = None
-        self.closed = False
-        self.limited = False  # --limit reached
-        self.end: Any = None  # the SourceEnd, once the source is over
-
-    def close(self, complete: bool, dropped: int = 0) -> str:
-        try:
-            where = self.jsonl.close(complete)
-        finally:
-            try:
-                shown = self.video.close(complete) if self.video is not None else None
-            finally:
-                self.closed = True
-        files = ", ".join(str(p) for p in (where, shown) if p is not None) or "nothing written"
-        drops = f", {dropped} stale frame(s) dropped" if dropped else ""
-        return f"{self.source.name}: {self.frames} frame(s){drops} -> {files}"
-
-
-def _run_videos(
-    segmenter: Segmenter, jobs: list[tuple[FrameSource, str]], args: argparse.Namespace, out_dir: Path,
-    overlay: Any, tally: _Tally, bar: Any,
-) -> None:
-    """Every video, camera and stream at once through the one model (:meth:`Segmenter.stream_many`):
-    each its JSONL and MP4, renamed into place when it ends well, kept as partial files when it
-    fails or the run is interrupted (the error is reported, the other sources go on)."""
-    from ..sinks import frame_record
-
-    outs: dict[str, _VideoOut] = {}
-
-    def finish(out: _VideoOut) -> None:
-        """Close a source's files once its end is known and all its results are written (its
-        end is announced when its last frame is *taken*; those results may still be in flight)."""
-        end = out.end
-        if out.closed or (not out.limited and (end is None or out.frames < end.frames)):
-            return
-        stopped = end is not None and end.stopped and not out.limited  # cut short by ^C or an error elsewhere
-        failure = None if out.limited or stopped else end.error
-        if failure is None and not out.limited and not stopped:
-            failure = _truncated(out.source.name, out.length, out.fps, out.frames, out.last_ms)
-        if failure is not None:
-            tally.fail(out.source.name, failure)
-        try:
-            bar.write(out.close(failure is None and not stopped, end.dropped if end is not None else 0), file=sys.stdout)
-        except OvsegError as error:  # its files could not be renamed: this source fails, the others go on
-            tally.fail(out.source.name, error)
-
-    def on_end(end: Any) -> None:
-        outs[end.name].end = end
-        finish(outs[end.name])
-
-    stream = None
-    try:
-        for source, stem in jobs:
-            outs[stem] = _VideoOut(source, stem, args, out_dir, overlay)
-        stream = segmenter.stream_many({stem: source for source, stem in jobs}, nireq=args.nireq, on_end=on_end,
-                                       stall_timeout_s=args.timeout, limit=args.limit)
-        for stem, frame, result in stream:
-            out = outs[stem]
-            if out.closed:
-                continue  # frames in flight beyond --limit
-            if out.tracker is not None:
-                result = out.tracker.update(result)
-            out.jsonl.write(frame_record(frame, result))
-            if out.video is not None:
-                out.video.write(overlay(frame.image, result))
-            out.frames += 1
-            out.last_ms = frame.timestamp_ms
-            tally.frames += 1
-            tally.instances += len(result)
-            bar.update(1)
-            out.limited = args.limit is not None and out.frames >= args.limit
-            finish(out)
-    finally:
-        if stream is not None:
-            stream.close()  # capture threads and requests stopped before the files and sources go
-        for out in outs.values():
-            if not out.closed:
-                out.close(False)
-
-
-def _truncated(
-    name: str, length: int | None, fps: float | None, frames: int, last_ms: float | None
-) -> CaptureError | None:
-    """An error when a video ended well before its container said it would. The frame count is
-    the container's estimate (duration x nominal rate; wrong for variable frame rates), so the
-    last frame's timestamp is compared with that duration where there is one."""
-    if length is None or frames >= length:
-        return None
-    if last_ms is not None and fps:
-        duration_ms = length / fps * 1e3
-        if last_ms >= 0.9 * duration_ms - 2e3 / fps:
-            return None
-        return CaptureError(
-            f"{name}: expected frames up to {duration_ms / 1e3:.1f} s, got {frames} ending at "
-            f"{last_ms / 1e3:.1f} s (truncated or damaged file)"
-        )
-    if frames >= 0.9 * length:
-        return None
-    return CaptureError(f"{name}: expected {length} frames, got {frames} (truncated or damaged file)")
