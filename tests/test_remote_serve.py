@@ -99,3 +99,18 @@ def test_ovseg_serve_stopping_mid_stream_fails_the_frames_in_flight(start_serve,
     print(info.value)
     assert "\n" not in str(info.value) and url(server, "grpc") in str(info.value)
     remote.close()
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http"])
+def test_a_request_too_large_for_ovseg_serve_is_one_line(start_serve, tiny_model: Path, protocol: str) -> None:  # noqa: ANN001
+    """im_data alone is 3.7 MB: over a 1 MB --max-request-mb, refused by the server (HTTP 413,
+    gRPC RESOURCE_EXHAUSTED), one line naming the URL, no hang."""
+    server = start_serve(tiny_model, *SERVE_F32, "--max-request-mb", "1")
+    remote = Segmenter(url(server, protocol), remote_timeout_s=20)
+    start = time.monotonic()
+    with pytest.raises(InferenceError) as info:
+        remote(np.zeros((480, 640, 3), np.uint8))
+    message = str(info.value)
+    print(message)
+    assert "\n" not in message and url(server, protocol) in message and time.monotonic() - start < 20
+    remote.close()
