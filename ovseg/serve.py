@@ -453,8 +453,26 @@ async def _send_error(send: Callable[..., Awaitable[None]], status: int, message
 
 _INFER_PATH = re.compile(r"^/v2/models/(?P<model>[^/]+)/infer$")
 _HEADER_LENGTH = b"inference-header-content-length"
-#: Most bytes of a refused chunked body read and dropped before the connection closes.
+#: Most bytes of a refused body read and dropped before the 413, and the longest pause in them.
 _DRAIN_MAX = 64 * 2**20
+_DRAIN_IDLE_S = 0.5
+
+
+async def _drain(receive: Any, message: dict[str, Any]) -> None:
+    """Read and drop what the client still sends of a refused body (at most ``_DRAIN_MAX``
+    bytes, until it pauses ``_DRAIN_IDLE_S``) before the 413 goes out: the server closes the
+    connection after a refusal, and a close with unread bytes makes the kernel reset it, which
+    can destroy the 413 before the client has read it. A client that waits for the answer
+    before sending the body (a pause) gets it at once."""
+    drained = 0
+    while message.get("more_body", False) and drained < _DRAIN_MAX:
+        try:
+            message = await asyncio.wait_for(receive(), _DRAIN_IDLE_S)
+        except asyncio.TimeoutError:
+            return
+        if message["type"] != "http.request":
+            return
+        drained += len(message.get("body", b""))
 
 
 def _binary_request(body: bytes, json_length: int, model: str) -> InferRequest:
@@ -552,6 +570,7 @@ class _Front:
                 text = length.decode(errors="replace")
                 return await _send_error(send, 400, f"expected a Content-Length in bytes, got {text!r}")
             if int(length) > limit:
+                await _drain(receive, {"more_body": True})
                 return await _send_error(send, 413, f"expected {expected}, got {int(length)} bytes")
         infer = scope["method"] == "POST" and _INFER_PATH.match(path)
         kind = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
@@ -573,16 +592,8 @@ class _Front:
             chunks.append(message.get("body", b""))
             size += len(chunks[-1])
             if size > limit:
-                # Read and drop what the client still sends (up to a bound) before answering: the
-                # server closes the connection after a refusal, and closing with unread bytes makes
-                # the kernel reset it, which can destroy the 413 before the client has read it.
                 chunks.clear()
-                drained = 0
-                while message.get("more_body", False) and drained < _DRAIN_MAX:
-                    message = await receive()
-                    if message["type"] != "http.request":
-                        return
-                    drained += len(message.get("body", b""))
+                await _drain(receive, message)
                 return await _send_error(send, 413, f"expected {expected}, got more than {limit} bytes")
             if not message.get("more_body", False):
                 break
