@@ -19,6 +19,7 @@ prints: the ``ovseg bench`` command formats the report.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import sys
@@ -35,13 +36,12 @@ import openvino as ov
 
 from .errors import ConfigError
 from .images import read_image
-from .jpeg import read_image_reduced
 from .model import compiled_property
 from .options import DEFAULT_BENCH_S, DEFAULT_REMOTE_TIMEOUT_S, HINTS, INFER_PRECISIONS
 from .pipeline import Pipeline, optimal_requests
 from .remote_url import looks_remote
 from .segmenter import Segmenter
-from .sources import Frame
+from .sources import reduced_frame
 
 __all__ = [
     "BenchMode",
@@ -391,15 +391,7 @@ def _run_infer(seg: Segmenter, options: BenchOptions, frames: Sequence[np.ndarra
 def _reader(seg: Segmenter, reduced: bool) -> Callable[[Path], Any]:
     """How e2e reads an image file: whole (``read_image``), or as a reduced-scale
     :class:`~ovseg.sources.Frame` that carries the file's full size."""
-    if not reduced:
-        return read_image
-
-    def read(path: Path) -> Frame:
-        image, full_hw = read_image_reduced(path, seg.input_hw_for)
-        reduced_hw = full_hw != (image.shape[0], image.shape[1])
-        return Frame(image, "images", 0, None, Path(path), full_hw if reduced_hw else None)
-
-    return read
+    return functools.partial(reduced_frame, reduce_to=seg.input_hw_for) if reduced else read_image
 
 
 def _run_e2e(seg: Segmenter, options: BenchOptions, preloaded: Sequence[Any] | None, probe: np.ndarray) -> _Loop:

@@ -48,6 +48,7 @@ __all__ = [
     "FrameSource",
     "CaptureSource",
     "ImageSource",
+    "reduced_frame",
     "open_source",
     "open_sources",
     "image_paths",
@@ -187,6 +188,20 @@ class CaptureSource:
         return f"CaptureSource({self.name!r}, live={self.live}, finite={self.finite}, fps={self.fps})"
 
 
+def reduced_frame(
+    path: str | Path, reduce_to: Callable[[tuple[int, int]], tuple[int, int]], source: str = "images", index: int = 0
+) -> Frame:
+    """An image file read at a reduced scale (:func:`ovseg.jpeg.read_image_reduced`) as a
+    :class:`Frame` whose ``full_hw`` is the stored size when it was reduced (else ``None``).
+
+    Raises:
+        ImageError: naming the file.
+    """
+    image, full_hw = read_image_reduced(path, reduce_to)
+    reduced = full_hw != (image.shape[0], image.shape[1])
+    return Frame(as_bgr(image), source, index, None, Path(path), full_hw if reduced else None)
+
+
 class ImageSource:
     """Image files as a finite frame source, in the given order.
 
@@ -236,9 +251,7 @@ class ImageSource:
             try:
                 if self.reduce_to is None:
                     return Frame(as_bgr(read_image(path)), self.name, index, None, path)
-                image, full_hw = read_image_reduced(path, self.reduce_to)
-                reduced = full_hw != (image.shape[0], image.shape[1])
-                return Frame(as_bgr(image), self.name, index, None, path, full_hw if reduced else None)
+                return reduced_frame(path, self.reduce_to, self.name, index)
             except ImageError as error:
                 if self.on_error is not None:
                     self.on_error(path, error)
