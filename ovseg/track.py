@@ -39,11 +39,9 @@ frame (another stream fed by mistake) raises :class:`~ovseg.errors.TrackingError
 
 from __future__ import annotations
 
-import copy
 import logging
-from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, NamedTuple
 
 import cv2
 import numpy as np
@@ -79,21 +77,75 @@ _INSTALL = 'pip install "ovseg[track]"'
 
 def _crop_rects(crops: Sequence[np.ndarray], offsets: np.ndarray) -> np.ndarray:
     """int64 ``(N, 4)`` x0, y0, x1, y1 (exclusive) of each crop's rectangle in the image."""
-    offsets = np.asarray(offsets, dtype=np.int64).reshape(-1, 2)
-    sizes = np.array([c.shape[:2] for c in crops], dtype=np.int64).reshape(-1, 2)  # (h, w)
-    return np.concatenate([offsets, offsets + sizes[:, ::-1]], axis=1)
+    rects = np.empty((len(crops), 4), dtype=np.int64)
+    rects[:, :2] = np.reshape(offsets, (-1, 2))
+    if len(crops):
+        rects[:, 3:1:-1] = [c.shape[:2] for c in crops]  # (h, w) into x1, y1, then moved by the offset
+    rects[:, 2:] += rects[:, :2]
+    return rects
 
 
 def mask_areas(crops: Sequence[np.ndarray]) -> np.ndarray:
     """int64 ``(N,)`` pixel count of each bool mask crop (``Result.areas()``, OpenCV's count)."""
     count = cv2.countNonZero
-    return np.array([count(np.ascontiguousarray(c, dtype=np.bool_).view(np.uint8)) if c.size else 0 for c in crops],
-                    dtype=np.int64)
+    return np.array([count(_u8(c)) if c.size else 0 for c in crops], dtype=np.int64)
 
 
-def _bool_rows(crops: Sequence[np.ndarray], used: np.ndarray) -> dict[int, np.ndarray]:
-    """The crops of indices ``used`` as C-contiguous bool arrays (the same objects where they are)."""
-    return {k: np.ascontiguousarray(crops[k], dtype=np.bool_) for k in set(used.tolist())}
+def _u8(crop: np.ndarray) -> np.ndarray:
+    """A mask crop as the uint8 0/1 view OpenCV reads (copied only where it is not bool or its rows
+    are not contiguous)."""
+    if crop.dtype != np.bool_ or crop.strides[-1] != 1:
+        crop = np.ascontiguousarray(crop, dtype=np.bool_)
+    return crop.view(np.uint8)
+
+
+def _pair_ious(
+    crops_a: Sequence[np.ndarray], rects_a: np.ndarray, areas_a: np.ndarray,
+    crops_b: Sequence[np.ndarray], rects_b: np.ndarray, areas_b: np.ndarray,
+    rows: np.ndarray, cols: np.ndarray, skip_below: float | np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mask IoU of the pairs ``(rows[k], cols[k])`` whose rectangles overlap and whose bound
+    reaches ``skip_below`` (one value, or one per pair): ``(k, iou)``, the pairs computed
+    (indices into ``rows``) and their IoU.
+
+    ``crops_*`` are uint8 0/1 views, ``rects_*`` int64 ``x0, y0, x1, y1`` (exclusive) of each
+    in the image, ``areas_*`` int64 mask pixel counts, -1 where not counted yet: those of the
+    crops that reach the bound test are counted here and written into the array. Per pair one
+    OpenCV call on strided views of the two crops over their overlap (no copy): the L1 norm of
+    one crop's 0/1 pixels where the other's are set. A loop on Python ints: the pairs are few,
+    and numpy's per-call cost on arrays of a few dozen would be most of the time."""
+    ra, rb = rects_a.tolist(), rects_b.tolist()
+    aa, ab = areas_a.tolist(), areas_b.tolist()
+    need = np.broadcast_to(np.asarray(skip_below, dtype=np.float64), rows.shape).tolist()
+    norm, l1, count = cv2.norm, cv2.NORM_L1, cv2.countNonZero
+    keep: list[int] = []
+    ious: list[float] = []
+    for k, i, j, low in zip(range(len(need)), rows.tolist(), cols.tolist(), need, strict=True):
+        ax0, ay0, ax1, ay1 = ra[i]
+        bx0, by0, bx1, by1 = rb[j]
+        x0 = ax0 if ax0 > bx0 else bx0
+        y0 = ay0 if ay0 > by0 else by0
+        x1 = ax1 if ax1 < bx1 else bx1
+        y1 = ay1 if ay1 < by1 else by1
+        if x1 <= x0 or y1 <= y0:
+            continue
+        ua, ub = aa[i], ab[j]
+        if ua < 0:
+            ua = aa[i] = areas_a[i] = count(crops_a[i]) if crops_a[i].size else 0
+        if ub < 0:
+            ub = ab[j] = areas_b[j] = count(crops_b[j]) if crops_b[j].size else 0
+        # inter <= min(overlap rectangle, either area); IoU grows with inter.
+        most = (x1 - x0) * (y1 - y0)
+        most = ua if ua < most else most
+        most = ub if ub < most else most
+        if most < low * (ua + ub - most or 1):  # ua + ub - most >= 0
+            continue
+        inter = int(norm(crops_a[i][y0 - ay0:y1 - ay0, x0 - ax0:x1 - ax0], l1,
+                         mask=crops_b[j][y0 - by0:y1 - by0, x0 - bx0:x1 - bx0]))
+        union = ua + ub - inter
+        keep.append(k)
+        ious.append(inter / union if union > 0 else 0.0)
+    return np.array(keep, dtype=np.int64), np.array(ious, dtype=np.float64)
 
 
 def mask_iou(
@@ -126,38 +178,18 @@ def mask_iou(
     out = np.zeros((len(crops_a), len(crops_b)), dtype=np.float64)
     if out.size == 0:
         return out
-    ra, rb = _crop_rects(crops_a, offsets_a), _crop_rects(crops_b, offsets_b)
-    lo = np.maximum(ra[:, None, :2], rb[None, :, :2])  # (A, B, 2) x0, y0 of each pair's overlap
-    hi = np.minimum(ra[:, None, 2:], rb[None, :, 2:])  # x1, y1
-    extent = hi - lo
-    todo = (extent > 0).all(axis=2)
-    if pairs is not None:
-        todo &= pairs
-    if not todo.any():
-        return out
-    if areas_a is None:
-        areas_a = mask_areas(crops_a)
-    if areas_b is None:
-        areas_b = mask_areas(crops_b)
-    aa = np.asarray(areas_a, dtype=np.int64)[:, None]
-    ab = np.asarray(areas_b, dtype=np.int64)[None, :]
-    if np.any(np.asarray(skip_below) > 0.0):
-        # inter <= min(overlap rectangle, either area); IoU grows with inter.
-        most = np.minimum(np.minimum(extent[..., 0] * extent[..., 1], aa), ab)
-        todo &= most >= skip_below * np.maximum(aa + ab - most, 1)
+    todo = np.ones(out.shape, dtype=bool) if pairs is None else np.asarray(pairs, dtype=bool)
     rows, cols = np.nonzero(todo)
-    crops_a, crops_b = _bool_rows(crops_a, rows), _bool_rows(crops_b, cols)
-    # Per pair: the overlap rectangle in each crop's own coordinates, and the two areas.
-    la, lb = lo[rows, cols] - ra[rows, :2], lo[rows, cols] - rb[cols, :2]
-    size = extent[rows, cols]
-    table = np.concatenate([rows[:, None], cols[:, None], la, la + size, lb, lb + size, aa[rows], ab[0, cols, None]], axis=1)
-    # One AND and one count per pair, on the overlap rectangle of the two crops (OpenCV on the
-    # bool crops' uint8 views: rows of a crop are contiguous, the slices are strided views).
-    bitwise_and, count = cv2.bitwise_and, cv2.countNonZero
-    for i, j, ax0, ay0, ax1, ay1, bx0, by0, bx1, by1, ua, ub in table.tolist():
-        inter = count(bitwise_and(crops_a[i][ay0:ay1, ax0:ax1].view(np.uint8), crops_b[j][by0:by1, bx0:bx1].view(np.uint8)))
-        union = ua + ub - inter
-        out[i, j] = inter / union if union > 0 else 0.0
+    if not len(rows):
+        return out
+    need = np.broadcast_to(np.asarray(skip_below, dtype=np.float64), out.shape)[rows, cols]
+    areas_a = np.full(len(crops_a), -1, dtype=np.int64) if areas_a is None else np.array(areas_a, dtype=np.int64)
+    areas_b = np.full(len(crops_b), -1, dtype=np.int64) if areas_b is None else np.array(areas_b, dtype=np.int64)
+    keep, iou = _pair_ious(
+        [_u8(c) for c in crops_a], _crop_rects(crops_a, offsets_a), areas_a,
+        [_u8(c) for c in crops_b], _crop_rects(crops_b, offsets_b), areas_b, rows, cols, need,
+    )
+    out[rows[keep], cols[keep]] = iou
     return out
 
 
@@ -213,15 +245,18 @@ class Tracker:
             logger.info("frame size changed from %dx%d to %dx%d: tracks dropped, new stream", h0, w0, h1, w1)
             self.reset()
         self._image_hw = result.image_hw
-        finite = np.isfinite(result.boxes).all(axis=1) & np.isfinite(result.scores)
-        ids = np.full(len(result), -1, dtype=np.int32)
-        view = result if finite.all() else result[finite]
-        ids[finite] = self._assign(view)
+        if np.isfinite(result.boxes).all() and np.isfinite(result.scores).all():
+            ids = self._assign(result).astype(np.int32)
+        else:
+            finite = np.isfinite(result.boxes).all(axis=1) & np.isfinite(result.scores)
+            ids = np.full(len(result), -1, dtype=np.int32)
+            ids[finite] = self._assign(result[finite])
         if ids.size and ids.min() < -1:
             raise TrackingError(f"expected track ids >= -1 from {type(self).__name__}, got {int(ids.min())}")
         # The same Result with its ids: a shallow copy (its arrays are read-only and shared) rather
         # than dataclasses.replace, which would check every mask crop again.
-        out = copy.copy(result)
+        out = object.__new__(Result)
+        out.__dict__.update(result.__dict__)
         ids.flags.writeable = False
         object.__setattr__(out, "track_ids", ids)
         return out
@@ -520,11 +555,16 @@ class _BoxKalman:
         x[:, :4] += pp * innovation
         x[:, 4:] += pv * innovation
         self.x[rows] = x
-        self.p[rows] = np.stack([pp * r / s, pv * r / s, vv - pv * pv / s], axis=2)
+        vv -= pv * pv / s  # in this order: each line reads the ones below it
+        pv *= r
+        pv /= s
+        pp *= r
+        pp /= s
+        self.p[rows] = p
 
     def boxes_xyxy(self) -> np.ndarray:
-        c, wh = self.x[:, :2], np.maximum(self.x[:, 2:4], 1.0)
-        return np.concatenate([c - wh / 2, c + wh / 2], axis=1)
+        half = np.maximum(self.x[:, 2:4], 1.0) / 2
+        return np.concatenate([self.x[:, :2] - half, self.x[:, :2] + half], axis=1)
 
 
 def _cxcywh(boxes_xyxy: np.ndarray) -> np.ndarray:
@@ -532,13 +572,24 @@ def _cxcywh(boxes_xyxy: np.ndarray) -> np.ndarray:
     return np.concatenate([(b[:, :2] + b[:, 2:]) / 2, b[:, 2:] - b[:, :2]], axis=1)
 
 
+def _linear_sum_assignment() -> Any:
+    """scipy's ``linear_sum_assignment`` (the [track] extra), imported on first use."""
+    global _LSA
+    if _LSA is None:
+        from scipy.optimize import linear_sum_assignment
+
+        _LSA = linear_sum_assignment
+    return _LSA
+
+
+_LSA: Any = None
+
+
 def _assign_arrays(similarity: np.ndarray, minimum: float) -> tuple[np.ndarray, np.ndarray]:
     """Optimal (rows, cols) pairs with similarity >= minimum (scipy's linear_sum_assignment)."""
     if similarity.size == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    from scipy.optimize import linear_sum_assignment  # with the [track] extra
-
-    rows, cols = linear_sum_assignment(np.where(similarity >= minimum, similarity, 0.0), maximize=True)
+    rows, cols = _linear_sum_assignment()(np.where(similarity >= minimum, similarity, 0.0), maximize=True)
     keep = similarity[rows, cols] >= minimum
     return rows[keep], cols[keep]
 
@@ -552,6 +603,20 @@ def _box_iod(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
     area = np.clip(a[:, 2] - a[:, 0], 0, None) * np.clip(a[:, 3] - a[:, 1], 0, None)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(area[:, None] > 0, iw * ih / np.where(area > 0, area, 1.0)[:, None], 0.0)
+
+
+class _Frame(NamedTuple):
+    """One frame's instances as the mask IoU reads them."""
+
+    crops: list[np.ndarray]  # uint8 views of the mask crops
+    rects: np.ndarray  # int64 (n, 4): x0, y0, x1, y1 (exclusive) of each crop in the image
+    areas: np.ndarray  # int64 (n,): mask pixels, -1 until counted (by _pair_ious, where needed)
+
+
+def _frame(result: Result) -> _Frame:
+    u8 = np.uint8
+    crops = [c.view(u8) if c.strides[-1] == 1 else _u8(c) for c in result.mask_crops]  # a Result's crops are bool
+    return _Frame(crops, _crop_rects(result.mask_crops, result.mask_offsets), np.full(len(crops), -1, dtype=np.int64))
 
 
 _HISTORY = 20  # observations kept per track for the velocity of a lost track
@@ -635,11 +700,13 @@ class MaskByteTrack(Tracker):
         self._classes = np.zeros(0, dtype=np.int64)
         self._hits = np.zeros(0, dtype=np.int64)  # consecutive matched frames
         self._lost = np.zeros(0, dtype=np.int64)  # frames since the last match
-        self._crops: list[np.ndarray] = []
-        self._offsets = np.zeros((0, 2), dtype=np.int64)
+        self._crops: list[np.ndarray] = []  # the last mask of each track, as a uint8 view
+        self._rects = np.zeros((0, 4), dtype=np.int64)  # where it lay: x0, y0, x1, y1 (exclusive)
         self._mask_centres = np.zeros((0, 2))  # box centre when the mask was taken
-        self._areas = np.zeros(0, dtype=np.int64)
-        self._history: list[deque[tuple[float, ...]]] = []  # (frame, x0, y0, x1, y1) of the last matches
+        self._areas = np.zeros(0, dtype=np.int64)  # of the last masks, -1 until counted
+        # the last _HISTORY matches of each track, (frame, x0, y0, x1, y1), a ring: match k in row k % _HISTORY
+        self._history = np.zeros((0, _HISTORY, 5))
+        self._matches = np.zeros(0, dtype=np.int64)  # matches so far per track
         self._frames = 0
 
     def _lost_state(self, j: int) -> np.ndarray | None:
@@ -653,7 +720,9 @@ class MaskByteTrack(Tracker):
         fast, opposite ways: growing or shrinking in depth), the faster one is the object's and
         the box is laid from it at the object's full size (the 90th percentile of its widths and
         heights); otherwise (seen whole, or in depth) the centre moves with the edges' mean."""
-        obs = np.array(self._history[j], dtype=np.float64).reshape(-1, 5)  # frame, x0, y0, x1, y1
+        count = int(self._matches[j])
+        ring = self._history[j]  # frame, x0, y0, x1, y1
+        obs = ring[:count] if count <= _HISTORY else np.roll(ring, -(count % _HISTORY), axis=0)
         if len(obs) < 3 or obs[-1, 0] - obs[0, 0] < 3:
             return None
         t = obs[:, 0] - obs[:, 0].mean()
@@ -677,40 +746,42 @@ class MaskByteTrack(Tracker):
         centre += motion * (self._frames - obs[-1, 0])
         return np.concatenate([centre, size, motion, [0.0, 0.0]])
 
-    def _similarity(
-        self, result: Result, rows: np.ndarray, tracks: np.ndarray, boxes: np.ndarray, areas: np.ndarray,
-        elsewhere: np.ndarray,
-    ) -> np.ndarray:
-        """``(len(rows), len(tracks))`` similarity of instances ``rows`` to tracks seen in the
-        previous frame (see ``similarity``), given their box IoU ``boxes``; ``elsewhere``: bool per
-        row, the instance is a candidate of another track in the same assignment (a lost one)."""
-        if not len(rows) or not len(tracks) or self.similarity == "box":
+    def _similarity(self, frame: _Frame, seen: np.ndarray, boxes: np.ndarray, elsewhere: np.ndarray) -> np.ndarray:
+        """``(n, len(seen))`` similarity of the frame's instances to tracks seen in the previous
+        frame (see ``similarity``), given their box IoU ``boxes``; ``elsewhere``: bool per
+        instance, it is a candidate of another track in the same assignment (a lost one)."""
+        if not boxes.size or self.similarity == "box":
             return boxes
-        # The least mask IoU that can still reach min_similarity: pairs below are skipped. With
-        # "mean", pairs of box IoU < min_similarity / 2 are left to the box IoU alone (their
-        # mask IoU would have to be 3 times as high): most overlaps of two different objects.
-        sure = np.zeros(boxes.shape, dtype=bool)
+        sure = None
         if self.similarity == "mean":
-            candidate = boxes >= self.min_similarity / 2
-            need = np.where(candidate, 2 * self.min_similarity - boxes, np.inf)
+            # Pairs of box IoU < min_similarity / 2 are left to the box IoU alone (their mask IoU
+            # would have to be 3 times as high): most overlaps of two different objects.
+            todo = boxes >= self.min_similarity / 2
             # A pair that is the only candidate of its instance and of its track and whose box IoU
             # alone reaches the minimum (mean >= box / 2) is matched whatever its mask IoU: the
             # optimal assignment splits into separate groups of candidates, and this group is the
             # pair alone. Its mask IoU is not computed (its similarity is given as its bound).
             if self._skip_decided:
-                sure = candidate & (boxes >= 2 * self.min_similarity)
-                sure &= ((candidate.sum(axis=1) == 1) & ~elsewhere)[:, None] & (candidate.sum(axis=0) == 1)[None, :]
-                need[sure] = np.inf
+                sure = todo & (boxes >= 2 * self.min_similarity)
+                sure &= ((todo.sum(axis=1) == 1) & ~elsewhere)[:, None] & (todo.sum(axis=0) == 1)[None, :]
+                todo &= ~sure
+            rows, cols = np.nonzero(todo)
+            # the least mask IoU that can still reach min_similarity: pairs below are skipped
+            need: float | np.ndarray = 2 * self.min_similarity - boxes[rows, cols]
         else:
-            need = np.full_like(boxes, self.min_similarity)
-        shift = np.rint(self._kf.x[tracks, :2] - self._mask_centres[tracks]).astype(np.int64)
-        crops = result.mask_crops
-        masks = mask_iou(
-            [crops[i] for i in rows.tolist()], result.mask_offsets[rows], [self._crops[j] for j in tracks.tolist()],
-            self._offsets[tracks] + shift, areas_a=areas[rows], areas_b=self._areas[tracks], skip_below=need,
-        )
+            rows, cols = np.nonzero(np.ones(boxes.shape, dtype=bool))
+            need = self.min_similarity
+        masks = np.zeros(boxes.shape)
+        if len(rows):
+            # each track's last mask moved by its motion since
+            shift = np.rint(self._kf.x[:, :2] - self._mask_centres).astype(np.int64)
+            keep, iou = _pair_ious(frame.crops, frame.rects, frame.areas, self._crops,
+                                   self._rects + np.concatenate([shift, shift], axis=1), self._areas,
+                                   rows, seen[cols], need)
+            masks[rows[keep], cols[keep]] = iou
         if self.similarity == "mean":
-            masks[sure] = 1.0
+            if sure is not None:
+                masks[sure] = 1.0
             return (masks + boxes) / 2
         return masks if self.similarity == "mask" else np.minimum(masks, boxes)
 
@@ -722,37 +793,74 @@ class MaskByteTrack(Tracker):
 
     def _assign(self, result: Result) -> np.ndarray:
         n = len(result)
-        lost_before = self._lost
-        self._kf.predict(hold_size=lost_before > 0)
-        predicted = self._kf.boxes_xyxy()
-        t = len(self._ids)
+        frame = _frame(result)
         boxes = result.boxes.astype(np.float64)
-        areas = mask_areas(result.mask_crops)
-        fresh = lost_before == 0
-        ious = box_iou(boxes, predicted)  # (n, t), every step takes its part
+        classes = result.class_ids.astype(np.int64)
+        ids = np.full(n, -1, dtype=np.int64)
         track_of = np.full(n, -1, dtype=np.int64)  # the track row each instance went to
+        t = len(self._ids)
+        if t:
+            self._associate(result, frame, boxes, classes, track_of, ids)
+        # 4. new tracks
+        new = np.flatnonzero(track_of < 0)
+        if len(new):
+            self._kf.add(_cxcywh(boxes[new]))
+            first = self._frames == 0 or self.min_hits <= 1
+            new_ids = np.arange(self._next_id, self._next_id + len(new)) if first else np.full(len(new), -1)
+            if first:
+                self._next_id += len(new)
+                ids[new] = new_ids
+            self._ids = np.concatenate([self._ids, new_ids])
+            self._classes = np.concatenate([self._classes, classes[new]])
+            self._hits = np.concatenate([self._hits, np.ones(len(new), dtype=np.int64)])
+            self._lost = np.concatenate([self._lost, np.zeros(len(new), dtype=np.int64)])
+            self._crops += [frame.crops[i] for i in new.tolist()]
+            history = np.zeros((len(new), _HISTORY, 5))
+            history[:, 0, 0], history[:, 0, 1:] = self._frames, boxes[new]
+            self._history = np.concatenate([self._history, history])
+            self._matches = np.concatenate([self._matches, np.ones(len(new), dtype=np.int64)])
+            self._rects = np.concatenate([self._rects, frame.rects[new]])
+            self._mask_centres = np.concatenate([self._mask_centres, (boxes[new, :2] + boxes[new, 2:]) / 2])
+            self._areas = np.concatenate([self._areas, frame.areas[new]])
+        self._frames += 1
+        return ids
+
+    def _associate(
+        self, result: Result, frame: _Frame, boxes: np.ndarray, classes: np.ndarray, track_of: np.ndarray,
+        ids: np.ndarray,
+    ) -> None:
+        """Steps 1-3 against the existing tracks, their updates and the dropping of the dead ones:
+        sets ``track_of`` (the track row of each instance, -1 for none) and ``ids``."""
+        n, t = len(boxes), len(self._ids)
+        lost_before = self._lost
+        fresh = lost_before == 0
+        self._kf.predict(hold_size=~fresh)
+        predicted = self._kf.boxes_xyxy()
+        ious = box_iou(boxes, predicted)  # (n, t), every step takes its part
         everyone = np.arange(n)
-
-        def take(rows: np.ndarray, cols: np.ndarray) -> None:
-            track_of[rows] = cols
-
+        same_class = classes[:, None] == self._classes[None, :]
         # Similarity to the tracks seen in the previous frame, for steps 1 and 2b at once (one
         # mask IoU pass; step 2b uses the rows step 1 leaves).
-        lost = np.flatnonzero(~fresh)
-        sim_lost = ious[:, lost].copy()
-        sim_lost[result.class_ids[:, None] != self._classes[lost][None, :]] = 0.0
-        seen = np.flatnonzero(fresh)
-        sim_seen = self._similarity(result, everyone, seen, ious[:, seen], areas,
-                                    elsewhere=(sim_lost >= self.min_similarity).any(axis=1))
+        lost = (~fresh).nonzero()[0]
+        seen = fresh.nonzero()[0]
+        if len(lost):
+            sim_lost = np.where(same_class[:, lost], ious[:, lost], 0.0)
+            elsewhere = (sim_lost >= self.min_similarity).any(axis=1)
+        else:
+            sim_lost, elsewhere = np.zeros((n, 0)), np.zeros(n, dtype=bool)
+        sim_seen = self._similarity(frame, seen, ious[:, seen], elsewhere=elsewhere)
         is_confirmed = self._ids[seen] >= 0
         # 1. instances against the confirmed tracks seen in the previous frame and, in the same
         # assignment, the lost tracks of their class by box IoU with the box their motion gives
-        take(*self._match(np.concatenate([sim_seen[:, is_confirmed], sim_lost], axis=1), everyone,
-                          np.concatenate([seen[is_confirmed], lost]), self.min_similarity))
+        rows, cols = self._match(np.concatenate([sim_seen[:, is_confirmed], sim_lost], axis=1), everyone,
+                                 np.concatenate([seen[is_confirmed], lost]), self.min_similarity)
+        track_of[rows] = cols
+        matched = np.zeros(t, dtype=bool)
+        matched[cols] = True
         # 2. what is left against the lost tracks still unmatched, of the same class, by box IoU
         # or the share inside the box their motion gives
-        left = np.flatnonzero(track_of < 0)
-        lost = lost[~np.isin(lost, track_of)]
+        left = (track_of < 0).nonzero()[0]
+        lost = lost[~matched[lost]]
         if len(left) and len(lost):
             # IoU, or the share of the instance inside the predicted box: an object coming out
             # from behind an occluder is first seen as a sliver of itself.
@@ -761,81 +869,74 @@ class MaskByteTrack(Tracker):
             margin = 0.2 * np.abs(self._kf.x[lost, 4:6]) * lost_before[lost, None]
             grown = predicted[lost] + np.concatenate([-margin, margin], axis=1)
             sim = np.maximum(ious[np.ix_(left, lost)], _box_iod(boxes[left], grown))
-            sim[result.class_ids[left][:, None] != self._classes[lost][None, :]] = 0.0
-            take(*self._match(sim, left, lost, self.min_similarity))
+            sim[~same_class[np.ix_(left, lost)]] = 0.0
+            rows, cols = self._match(sim, left, lost, self.min_similarity)
+            track_of[rows] = cols
+            matched[cols] = True
+            left = (track_of < 0).nonzero()[0]
         # 2b. then against the tentative tracks (after the lost ones, as ByteTrack does, so that a
         # half-visible object coming out of an occlusion goes back to its lost track)
-        left = np.flatnonzero(track_of < 0)
-        take(*self._match(sim_seen[np.ix_(left, np.flatnonzero(~is_confirmed))], left, seen[~is_confirmed],
-                          self.min_similarity))
+        if len(left) and not is_confirmed.all():
+            rows, cols = self._match(sim_seen[np.ix_(left, (~is_confirmed).nonzero()[0])], left, seen[~is_confirmed],
+                                     self.min_similarity)
+            track_of[rows] = cols
+            matched[cols] = True
         # 3. candidates against the fresh tracks still unmatched, by box IoU
-        matched = np.zeros(t, dtype=bool)
-        mine = np.flatnonzero(track_of >= 0)
-        matched[track_of[mine]] = True
+        mine = (track_of >= 0).nonzero()[0]
+        rows = track_of[mine]
         cand = result.candidates
-        ok = np.flatnonzero(np.isfinite(cand.boxes).all(axis=1) & np.isfinite(cand.scores))
-        open_fresh = np.flatnonzero(fresh & ~matched)
+        open_fresh = (fresh & ~matched).nonzero()[0]
         cand_tracks = cand_rows = np.zeros(0, dtype=np.int64)
-        if len(ok) and len(open_fresh):
-            cand_tracks, cand_rows = self._match(box_iou(predicted[open_fresh], cand.boxes[ok]), open_fresh, ok,
-                                                 self.min_candidate_iou)
+        if len(open_fresh) and len(cand):
+            ok = np.flatnonzero(np.isfinite(cand.boxes).all(axis=1) & np.isfinite(cand.scores))
+            if len(ok):
+                cand_tracks, cand_rows = self._match(box_iou(predicted[open_fresh], cand.boxes[ok]), open_fresh, ok,
+                                                     self.min_candidate_iou)
         # updates
-        whole_boxes = _cxcywh(boxes)
-        self._kf.update(np.concatenate([track_of[mine], cand_tracks]),
-                        np.concatenate([whole_boxes[mine], _cxcywh(cand.boxes[cand_rows])]))
-        matched[cand_tracks] = True
+        whole_boxes = _cxcywh(boxes[mine])
+        if len(cand_tracks):
+            self._kf.update(np.concatenate([rows, cand_tracks]),
+                            np.concatenate([whole_boxes, _cxcywh(cand.boxes[cand_rows])]))
+            matched[cand_tracks] = True
+        else:
+            self._kf.update(rows, whole_boxes)
         # A track lost from this frame on moves on with the free edge of its box (see _lost_state).
-        for j in np.flatnonzero(~matched & (lost_before == 0)).tolist():
+        every_track = matched.all()
+        for j in [] if every_track else (~matched & fresh).nonzero()[0].tolist():
             state = self._lost_state(j)
             if state is not None:
                 self._kf.x[j] = state
         self._hits = np.where(matched, self._hits + 1, 0)
         self._lost = np.where(matched, 0, self._lost + 1)
-        rows = track_of[mine]
-        for i, j, box in zip(mine.tolist(), rows.tolist(), boxes[mine].tolist(), strict=True):
-            self._history[j].append((self._frames, *box))
-            self._crops[j] = result.mask_crops[i]
-        self._offsets[rows] = result.mask_offsets[mine]
-        self._mask_centres[rows] = whole_boxes[mine, :2]
-        self._areas[rows] = areas[mine]
-        self._classes[rows] = result.class_ids[mine]
+        slots = self._matches[rows] % _HISTORY
+        self._history[rows, slots, 0], self._history[rows, slots, 1:] = self._frames, boxes[mine]
+        self._matches[rows] += 1
+        crops = self._crops
+        for i, j in zip(mine.tolist(), rows.tolist(), strict=True):
+            crops[j] = frame.crops[i]
+        self._rects[rows] = frame.rects[mine]
+        self._mask_centres[rows] = whole_boxes[:, :2]
+        self._areas[rows] = frame.areas[mine]
+        self._classes[rows] = classes[mine]
         confirm = (self._ids < 0) & matched & (self._hits >= self.min_hits)
-        self._ids[confirm] = np.arange(self._next_id, self._next_id + int(confirm.sum()))
-        self._next_id += int(confirm.sum())
-        ids = np.full(n, -1, dtype=np.int64)
+        if confirm.any():
+            self._ids[confirm] = np.arange(self._next_id, self._next_id + int(confirm.sum()))
+            self._next_id += int(confirm.sum())
         ids[mine] = self._ids[rows]
         # drop tentative tracks that missed, and confirmed ones lost too long or gone out of the
         # image (their box moved by their motion lies wholly outside it: they left)
+        if every_track:  # all matched in this frame: none to drop
+            return
         height, width = result.image_hw
         x0, y0, x1, y1 = self._kf.boxes_xyxy().T
         inside = (x1 > 0) & (y1 > 0) & (x0 < width) & (y0 < height)
-        alive = np.flatnonzero(np.where(self._ids < 0, matched, (self._lost <= self.max_lost) & (matched | inside)))
-        if len(alive) < t:
-            self._kf.keep(alive)
-            for name in ("_ids", "_classes", "_hits", "_lost", "_offsets", "_mask_centres", "_areas"):
-                setattr(self, name, getattr(self, name)[alive])
-            self._crops = [self._crops[j] for j in alive.tolist()]
-            self._history = [self._history[j] for j in alive.tolist()]
-        # 4. new tracks
-        new = np.flatnonzero(track_of < 0)
-        if len(new):
-            self._kf.add(whole_boxes[new])
-            first = self._frames == 0 or self.min_hits <= 1
-            new_ids = np.arange(self._next_id, self._next_id + len(new)) if first else np.full(len(new), -1)
-            if first:
-                self._next_id += len(new)
-                ids[new] = new_ids
-            self._ids = np.concatenate([self._ids, new_ids])
-            self._classes = np.concatenate([self._classes, result.class_ids[new].astype(np.int64)])
-            self._hits = np.concatenate([self._hits, np.ones(len(new), dtype=np.int64)])
-            self._lost = np.concatenate([self._lost, np.zeros(len(new), dtype=np.int64)])
-            self._crops += [result.mask_crops[i] for i in new.tolist()]
-            self._history += [deque([(self._frames, *boxes[i].tolist())], maxlen=_HISTORY) for i in new.tolist()]
-            self._offsets = np.concatenate([self._offsets, result.mask_offsets[new].astype(np.int64)])
-            self._mask_centres = np.concatenate([self._mask_centres, whole_boxes[new, :2]])
-            self._areas = np.concatenate([self._areas, areas[new]])
-        self._frames += 1
-        return ids
+        alive = np.where(self._ids < 0, matched, (self._lost <= self.max_lost) & (matched | inside))
+        if not alive.all():
+            keep = alive.nonzero()[0]
+            self._kf.keep(keep)
+            for name in ("_ids", "_classes", "_hits", "_lost", "_rects", "_mask_centres", "_areas", "_history", "_matches"):
+                setattr(self, name, getattr(self, name)[keep])
+            self._crops = [self._crops[j] for j in keep.tolist()]
 
     def __repr__(self) -> str:
         return (

@@ -608,3 +608,31 @@ def test_mask_bytetrack_skipping_decided_pairs_changes_no_id(seed: int) -> None:
     fast, slow = MaskByteTrack(min_hits=1 + seed % 2), EveryPair(min_hits=1 + seed % 2)
     for res in stream:
         assert fast.update(res).track_ids.tolist() == slow.update(res).track_ids.tolist()
+
+
+@_EXTRA
+@pytest.mark.parametrize("seed", range(4))
+def test_mask_bytetrack_state_stays_consistent(seed: int) -> None:
+    # The per-track state kept as arrays: each track's stored mask area is its crop's pixel count
+    # (or -1, not counted yet: only masks that take part in a mask IoU are counted), its stored
+    # rectangle is its crop's, and its ring of recent boxes reads back in match order.
+    from ovseg.track import _HISTORY, MaskByteTrack
+
+    tracker = MaskByteTrack(min_hits=1)
+    seen: dict[int, list[tuple]] = {}
+    for t, res in enumerate(random_stream(seed, frames=70)):
+        out = tracker.update(res)
+        for tid, box in zip(out.track_ids.tolist(), res.boxes.tolist(), strict=True):
+            if tid >= 0:
+                seen.setdefault(tid, []).append((t, *box))
+        for j, crop in enumerate(tracker._crops):
+            assert tracker._areas[j] in (-1, int(crop.sum()))
+            x0, y0, x1, y1 = tracker._rects[j].tolist()
+            assert (y1 - y0, x1 - x0) == crop.shape
+        for j, tid in enumerate(tracker._ids.tolist()):
+            count = int(tracker._matches[j])
+            ring = tracker._history[j]
+            obs = ring[:count] if count <= _HISTORY else np.roll(ring, -(count % _HISTORY), axis=0)
+            assert np.all(np.diff(obs[:, 0]) > 0)  # in order, oldest first
+            if tid >= 0 and tid in seen:  # its last matches, as the output gave them
+                np.testing.assert_array_equal(obs[-min(count, 3):], np.array(seen[tid][-min(count, 3):]))
