@@ -77,12 +77,9 @@ _INSTALL = 'pip install "ovseg[track]"'
 
 def _crop_rects(crops: Sequence[np.ndarray], offsets: np.ndarray) -> np.ndarray:
     """int64 ``(N, 4)`` x0, y0, x1, y1 (exclusive) of each crop's rectangle in the image."""
-    rects = np.empty((len(crops), 4), dtype=np.int64)
-    rects[:, :2] = np.reshape(offsets, (-1, 2))
-    if len(crops):
-        rects[:, 3:1:-1] = [c.shape[:2] for c in crops]  # (h, w) into x1, y1, then moved by the offset
-    rects[:, 2:] += rects[:, :2]
-    return rects
+    xy = np.asarray(offsets, dtype=np.int64).reshape(-1, 2).tolist()
+    return np.array([(x, y, x + c.shape[1], y + c.shape[0]) for (x, y), c in zip(xy, crops, strict=True)],
+                    dtype=np.int64).reshape(-1, 4)
 
 
 def mask_areas(crops: Sequence[np.ndarray]) -> np.ndarray:
@@ -116,7 +113,7 @@ def _pair_ious(
     and numpy's per-call cost on arrays of a few dozen would be most of the time."""
     ra, rb = rects_a.tolist(), rects_b.tolist()
     aa, ab = areas_a.tolist(), areas_b.tolist()
-    need = np.broadcast_to(np.asarray(skip_below, dtype=np.float64), rows.shape).tolist()
+    need = [float(skip_below)] * len(rows) if np.ndim(skip_below) == 0 else np.asarray(skip_below, dtype=np.float64).tolist()
     norm, l1, count = cv2.norm, cv2.NORM_L1, cv2.countNonZero
     keep: list[int] = []
     ious: list[float] = []
