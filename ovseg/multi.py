@@ -8,12 +8,18 @@ takes, round robin, a frame from whichever sources have one ready, never waiting
 has none, so a slow or stalled source does not slow the others. A source that fails (a camera
 unplugged, a truncated file, a stream that falls silent) ends alone, with its one-line
 :class:`~ovseg.errors.CaptureError` handed to ``on_end``; the others go on.
+
+With ``max_files``, at most that many files (sources that are not live) are read at once, in
+the order given, each next one started when one ends: a thousand videos do not open a thousand
+decoders, reader threads and output files at once. Live sources all start at once (a camera
+cannot wait its turn).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
@@ -48,20 +54,41 @@ def merge(
     first_frame_timeout_s: float = 15.0,
     on_end: Callable[[SourceEnd], None] | None = None,
     limit: int | None = None,
+    max_files: int | None = None,
+    on_start: Callable[[str], None] | None = None,
 ) -> Iterator[tuple[str, Frame]]:
     """``(name, frame)`` from all ``sources`` as their frames become ready, each source's in
     its own order, until every source has ended (or ``limit`` frames of each). Starts one
-    capture thread per source; stops them and releases every source when the iteration ends,
-    however it ends."""
+    capture thread per source (``on_start`` is called with its name just before), at most
+    ``max_files`` of the files at a time; stops them and releases every source when the
+    iteration ends, however it ends (a file never started ends ``stopped`` with 0 frames)."""
+    if max_files is not None and max_files < 1:
+        raise ValueError(f"expected max_files >= 1 or None, got {max_files}")
     wake = threading.Event()
-    grabbers = {
-        name: FrameGrabber(source, stall_timeout_s=stall_timeout_s, first_frame_timeout_s=first_frame_timeout_s, wake=wake)
-        for name, source in sources.items()
-    }
-    active = dict(grabbers)
+    grabbers: dict[str, FrameGrabber] = {}
+    active: dict[str, FrameGrabber] = {}
+    files = [name for name, source in sources.items() if not source.live]
+    waiting = deque(files[max_files:] if max_files is not None else [])
+    queued = set(waiting)
+
+    def start(name: str) -> None:
+        grabber = FrameGrabber(sources[name], stall_timeout_s=stall_timeout_s,
+                               first_frame_timeout_s=first_frame_timeout_s, wake=wake)
+        grabbers[name] = active[name] = grabber
+        if on_start is not None:
+            on_start(name)
+        grabber.start()
+
+    def end(name: str) -> None:
+        file = not active[name].source.live
+        _end(active, name, on_end)
+        if file and waiting:
+            start(waiting.popleft())  # a file ended: the next one's turn
+
     try:
-        for grabber in grabbers.values():
-            grabber.start()
+        for name in sources:
+            if name not in queued:
+                start(name)
         while active:
             wake.clear()
             progressed = False
@@ -71,9 +98,9 @@ def merge(
                     progressed = True
                     yield name, frame
                     if limit is not None and grabber.delivered >= limit:
-                        _end(active, name, on_end)
+                        end(name)
                 elif grabber.ended:
-                    _end(active, name, on_end)
+                    end(name)
             if not progressed and active:
                 wake.wait(0.05)  # a frame arrives or a source ends; the timeout re-checks stalls
     finally:
@@ -83,12 +110,20 @@ def merge(
                     _end(active, name, on_end, stopped=True)
                 except Exception:  # noqa: BLE001 - one caller's failure must not keep the others' threads
                     logger.exception("on_end for %s failed", name)
+            for name in waiting:  # never started: over, with nothing read
+                try:
+                    if on_end is not None:
+                        on_end(SourceEnd(name, 0, 0, None, stopped=True))
+                except Exception:  # noqa: BLE001
+                    logger.exception("on_end for %s failed", name)
         finally:
             for grabber in grabbers.values():
                 # A stream's read can block for its read timeout (5 s): wait that long; a thread
                 # still inside read() then keeps its capture (released under it, it could crash).
                 if grabber.stop(join_timeout_s=6.0):
                     grabber.source.release()
+            for name in waiting:
+                sources[name].release()
 
 
 def _end(

@@ -131,13 +131,15 @@ def image_line(path: Path | str, result: Result, written: Sequence[Path]) -> str
 @dataclass(frozen=True)
 class VideoOptions:
     """The options of a video run: ``nireq`` (requests in flight), ``timeout`` (seconds a
-    camera or stream may be silent), ``limit`` (frames per source) and ``tracker_for`` (a new
-    tracker for a source, or ``None``)."""
+    camera or stream may be silent), ``limit`` (frames per source), ``tracker_for`` (a new
+    tracker for a source, or ``None``) and ``files_at_once`` (video files read at the same
+    time, in order; cameras and streams all at once)."""
 
     nireq: int | None = None
     timeout: float = 5.0
     limit: int | None = None
     tracker_for: Callable[[FrameSource], Any] = lambda source: None
+    files_at_once: int | None = None
 
 
 class _VideoOut:
@@ -173,11 +175,17 @@ def run_videos(
     segmenter: Any, jobs: list[tuple[FrameSource, str]], options: VideoOptions, out_dir: Path,
     overlay: Any, tally: Tally, bar: Any,
 ) -> None:
-    """Every video, camera and stream at once through the one model (``Segmenter.stream_many``):
-    each its JSONL and MP4, renamed into place when it ends well, kept as partial files when it
-    fails or the run is interrupted (the error is reported, the other sources go on). ``bar``:
-    a tqdm bar (its ``write`` prints the line of each finished source, ``update`` counts frames)."""
+    """Videos, cameras and streams through the one model (``Segmenter.stream_many``; the
+    cameras and streams all at once, the files ``options.files_at_once`` at a time): each its
+    JSONL and MP4, opened when the source starts, renamed into place when it ends well, kept as
+    partial files when it fails or the run is interrupted (the error is reported, the other
+    sources go on); a file the run never reached writes nothing. ``bar``: a tqdm bar (its
+    ``write`` prints the line of each finished source, ``update`` counts frames)."""
     outs: dict[str, _VideoOut] = {}
+    by_stem = {stem: source for source, stem in jobs}
+
+    def on_start(stem: str) -> None:
+        outs[stem] = _VideoOut(by_stem[stem], stem, options, out_dir, overlay)
 
     def finish(out: _VideoOut) -> None:
         """Close a source's files once its end is known and all its results are written (its
@@ -197,15 +205,16 @@ def run_videos(
             tally.fail(out.source.name, error)
 
     def on_end(end: Any) -> None:
-        outs[end.name].end = end
-        finish(outs[end.name])
+        out = outs.get(end.name)
+        if out is None:  # never started (the run stopped first): nothing written
+            return
+        out.end = end
+        finish(out)
 
     stream = None
     try:
-        for source, stem in jobs:
-            outs[stem] = _VideoOut(source, stem, options, out_dir, overlay)
-        stream = segmenter.stream_many({stem: source for source, stem in jobs}, nireq=options.nireq, on_end=on_end,
-                                       stall_timeout_s=options.timeout, limit=options.limit)
+        stream = segmenter.stream_many(by_stem, nireq=options.nireq, on_end=on_end, stall_timeout_s=options.timeout,
+                                       limit=options.limit, max_files=options.files_at_once, on_start=on_start)
         for stem, frame, result in stream:
             out = outs[stem]
             if out.closed:

@@ -285,13 +285,16 @@ class Segmenter:
         on_end: Any = None,
         stall_timeout_s: float = 5.0,
         limit: int | None = None,
+        max_files: int | None = None,
+        on_start: Any = None,
     ) -> Iterator[tuple[str, Any, Result]]:
         """Several sources at once through this one model: ``{"gate": "rtsp://...", "lobby": 0}``
         (anything :func:`ovseg.sources.open_source` opens, or opened sources) yields
         ``(name, frame, result)``, each source's frames in its own order; a live source that
         falls behind drops its own stale frames, one that fails ends alone (``on_end`` gets a
         :class:`~ovseg.multi.SourceEnd` per source, with its error if any); ``limit`` ends each
-        source after that many frames. See :mod:`ovseg.multi`.
+        source after that many frames; ``max_files`` reads at most that many files at once, in
+        order (``on_start`` is called with each source's name as it starts). See :mod:`ovseg.multi`.
         """
         from .multi import merge
         from .sources import open_source
@@ -305,7 +308,7 @@ class Segmenter:
                 source.release()
             raise
         merged = merge(opened, on_end=on_end, stall_timeout_s=stall_timeout_s, first_frame_timeout_s=3 * stall_timeout_s,
-                       limit=limit)
+                       limit=limit, max_files=max_files, on_start=on_start)
         pipe = Pipeline(self, nireq=nireq, max_in_flight=max_in_flight)
         pairs = pipe.stream_frames(_Tagged(name, frame) for name, frame in merged)
         try:

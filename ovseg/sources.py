@@ -47,6 +47,7 @@ __all__ = [
     "Frame",
     "FrameSource",
     "CaptureSource",
+    "DeferredVideo",
     "ImageSource",
     "reduced_frame",
     "open_source",
@@ -186,6 +187,58 @@ class CaptureSource:
 
     def __repr__(self) -> str:
         return f"CaptureSource({self.name!r}, live={self.live}, finite={self.finite}, fps={self.fps})"
+
+
+class DeferredVideo:
+    """A video file opened again only when it is first read: the source a command keeps for each
+    of many video inputs, so that checking them all at the start (and reporting a typo before the
+    model compiles) does not keep a decoder open per file for the whole run.
+
+    Made from the :class:`CaptureSource` that checked the file (released here, its name, frame
+    rate and frame count kept); :meth:`read_frame` opens the file again with
+    :func:`open_source` on first use (a file gone or changed since raises its
+    :class:`~ovseg.errors.CaptureError` there), :meth:`release` closes it for good.
+    """
+
+    still = False
+    live = False
+    finite = True
+
+    def __init__(self, checked: CaptureSource, path: str | Path) -> None:
+        self.name, self.kind, self.fps = checked.name, checked.kind, checked.fps
+        self._length = checked.length
+        self._path = str(path)
+        self._source: FrameSource | None = None
+        self._released = False
+        checked.release()
+
+    @property
+    def length(self) -> int | None:
+        return self._length
+
+    def read_frame(self) -> Frame | None:
+        if self._released:
+            return None
+        if self._source is None:
+            self._source = open_source(self._path)
+        return self._source.read_frame()
+
+    def read(self) -> np.ndarray | None:
+        frame = self.read_frame()
+        return None if frame is None else frame.image
+
+    def __iter__(self) -> Iterator[Frame]:
+        while (frame := self.read_frame()) is not None:
+            yield frame
+
+    def release(self) -> None:
+        self._released = True
+        if self._source is not None:
+            self._source.release()
+            self._source = None
+
+    def __repr__(self) -> str:
+        return f"DeferredVideo({self.name!r}, open={self._source is not None})"
 
 
 def reduced_frame(

@@ -126,3 +126,52 @@ def test_a_stopped_stream_says_so_to_every_source(tiny_model: Path, tmp_path: Pa
     next(stream)
     stream.close()  # the caller stops (break, ^C)
     assert [(e.name, e.stopped) for e in ends] == [("a", True)]
+
+
+def test_max_files_reads_that_many_files_at_once_in_order_and_cameras_at_once() -> None:
+    from ovseg.multi import merge
+
+    files = {f"f{i}": CaptureSource(Scripted(4 + i, delay_s=0.002), name=f"f{i}", live=False, finite=True)
+             for i in range(5)}
+    camera = Scripted(30, delay_s=0.002)
+    sources = {**files, "cam": CaptureSource(camera, name="cam", live=True, finite=True)}
+    started: list[str] = []
+    running: set[str] = set()
+    most = 0
+    ends: list[Any] = []
+
+    def on_start(name: str) -> None:
+        nonlocal most
+        started.append(name)
+        running.add(name)
+        most = max(most, len(running - {"cam"}))
+
+    def on_end(end: Any) -> None:
+        running.discard(end.name)
+        ends.append(end)
+
+    seen: dict[str, list[int]] = {name: [] for name in sources}
+    for name, frame in merge(sources, max_files=2, on_start=on_start, on_end=on_end):
+        assert name in running  # frames only from started sources
+        seen[name].append(frame.index)
+    assert started[:3] == ["f0", "f1", "cam"] and started[3:] == ["f2", "f3", "f4"]  # files in order, the camera at once
+    assert most == 2
+    assert all(seen[f"f{i}"] == list(range(4 + i)) for i in range(5))  # every file whole, in order
+    assert {e.name for e in ends} == set(sources) and all(e.error is None and not e.stopped for e in ends)
+    assert all(s.capture.released for s in sources.values())
+
+
+def test_files_never_started_end_stopped_with_nothing_read_and_are_released() -> None:
+    from ovseg.multi import merge
+
+    captures = [Scripted(50, delay_s=0.002) for _ in range(4)]
+    sources = {f"f{i}": CaptureSource(c, name=f"f{i}", live=False, finite=True) for i, c in enumerate(captures)}
+    ends: list[Any] = []
+    started: list[str] = []
+    stream = merge(sources, max_files=1, on_start=started.append, on_end=ends.append)
+    next(stream)
+    stream.close()  # ^C while the first file is read
+    assert started == ["f0"]
+    assert [(e.name, e.frames, e.stopped) for e in ends][1:] == [("f1", 0, True), ("f2", 0, True), ("f3", 0, True)]
+    assert ends[0].name == "f0" and ends[0].stopped
+    assert all(c.released for c in captures) and [c.reads for c in captures[1:]] == [0, 0, 0]

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -200,3 +201,54 @@ def test_the_same_image_twice_gets_two_names(tiny_model: Path, tmp_path: Path) -
     out = tmp_path / "out"
     assert predict(str(tmp_path / "a.png"), str(tmp_path / "a.png"), "-m", str(tiny_model), "-o", str(out)) == 0
     assert sorted(os.listdir(out)) == ["a-2.json", "a-2.png", "a.json", "a.png"]
+
+
+def test_files_at_once_gives_the_same_files_and_opens_each_video_when_its_turn_comes(
+    tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    import ovseg.sources as sources_module
+
+    videos = [write_cfr(tmp_path / f"v{i}.avi", frames_of(3 + i), fps=5) for i in range(5)]
+    outs = {}
+    for at_once in (5, 2):
+        out = tmp_path / f"out{at_once}"
+        opened: list[str] = []
+        real_open = sources_module.open_source
+
+        def counting_open(spec: Any, *args: Any, opened: list[str] = opened, real_open: Any = real_open, **kw: Any) -> Any:
+            opened.append(Path(str(spec)).name)
+            return real_open(spec, *args, **kw)
+
+        monkeypatch.setattr(sources_module, "open_source", counting_open)
+        assert predict(*map(str, videos), "-m", str(tiny_model), "-o", str(out), "--files-at-once", str(at_once)) == 0
+        monkeypatch.setattr(sources_module, "open_source", real_open)
+        # each video opened once to check it and once more when read
+        assert sorted(opened) == sorted([v.name for v in videos] * 2)
+        outs[at_once] = {p.name: p.read_text() for p in out.glob("*.jsonl")}
+    assert sorted(outs[2]) == sorted(outs[5]) == [f"v{i}.jsonl" for i in range(5)]
+    for name in outs[2]:
+        assert [len(json.loads(x)["instances"]) for x in outs[2][name].splitlines()] == \
+               [len(json.loads(x)["instances"]) for x in outs[5][name].splitlines()]
+        assert len(outs[2][name].splitlines()) == 3 + int(name[1])
+    capsys.readouterr()
+
+
+def test_a_video_gone_before_its_turn_fails_alone(tiny_model: Path, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from ovseg.sources import CaptureSource, DeferredVideo, open_source
+
+    first, second = write_cfr(tmp_path / "a.avi", frames_of(3), fps=5), write_cfr(tmp_path / "b.avi", frames_of(3), fps=5)
+    checked = open_source(second)
+    assert isinstance(checked, CaptureSource)
+    deferred = DeferredVideo(checked, second)
+    assert deferred.length == 3 and deferred.fps == 5 and not deferred.live
+    second.unlink()  # gone between the check and its turn
+    seg = ovseg.Segmenter(tiny_model, config=F32)
+    ends: list[Any] = []
+    got = [name for name, _, _ in seg.stream_many({"a": open_source(first), "b": deferred}, max_files=1,
+                                                   on_end=ends.append)]
+    assert got == ["a"] * 3
+    by_name = {e.name: e for e in ends}
+    assert by_name["a"].error is None
+    assert str(by_name["b"].error) == f"{second}: expected a camera index, video, image, folder, glob pattern, " \
+        ".txt list or URL, got no such file"

@@ -29,6 +29,11 @@ if TYPE_CHECKING:
     pass
 
 
+#: Video files a predict run reads at once: enough to keep the requests in flight busy, few
+#: enough that a thousand inputs do not hold a thousand decoders and output files.
+FILES_AT_ONCE = 4
+
+
 def register(sub: Any) -> None:
     parser = sub.add_parser(
         "predict",
@@ -52,6 +57,11 @@ def register(sub: Any) -> None:
         "--nireq", type=positive_int_arg, metavar="N", help="infer requests in flight (default: the device's optimum)"
     )
     parser.add_argument("--limit", type=positive_int_arg, metavar="N", help="stop each source after N frames")
+    parser.add_argument(
+        "--files-at-once", type=positive_int_arg, default=FILES_AT_ONCE, metavar="N",
+        help=f"video files read at the same time, in the order given, the next one started as one ends (default "
+        f"{FILES_AT_ONCE}); cameras and streams all run at once",
+    )
     parser.add_argument("--no-overlay", dest="overlay", action="store_false", help="write no PNG or MP4, results only")
     add_reduced_read_option(parser)
     parser.add_argument(
@@ -93,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     from ..files import check_folder, check_writable
     from ..runs import Stems, Tally, VideoOptions, failure_line, image_done, image_line, run_videos, video_done, write_image_files
     from ..sinks import CocoResults, coco_image_id
-    from ..sources import ImageSource, open_sources, safe_name
+    from ..sources import CaptureSource, DeferredVideo, ImageSource, open_sources, safe_name
 
     refuse_local_options(args)  # a URL with local compile options: one line, before any work
 
@@ -118,7 +128,10 @@ def run(args: argparse.Namespace) -> int:
     with quiet_opencv():
         opened = open_sources(args.inputs, recursive=args.recursive, on_open_error=tally.fail)
     images: list[Path] = next((s.paths for s in opened if isinstance(s, ImageSource)), [])
-    sources = [s for s in opened if not isinstance(s, ImageSource)]
+    # Each video file was opened to check it; it is opened again when its turn comes
+    # (--files-at-once), so that many inputs do not hold a decoder each for the whole run.
+    sources = [DeferredVideo(s, s.name) if isinstance(s, CaptureSource) and s.kind == "video" and Path(s.name).is_file()
+               else s for s in opened if not isinstance(s, ImageSource)]
     if not images and not sources:
         raise ImageError(f"expected images, folders, videos, cameras or URLs that open, got none in {args.inputs}")
     if args.track and not sources:
@@ -185,7 +198,8 @@ def run(args: argparse.Namespace) -> int:
                     continue
                 bar.write(image_line(frame.path, result, written), file=sys.stdout)
         if video_jobs:
-            options = VideoOptions(args.nireq, args.timeout, args.limit, functools.partial(tracker_for, args))
+            options = VideoOptions(args.nireq, args.timeout, args.limit, functools.partial(tracker_for, args),
+                                   args.files_at_once)
             run_videos(segmenter, video_jobs, options, out_dir, overlay, tally, bar)
     except KeyboardInterrupt:
         interrupted = True
