@@ -53,7 +53,19 @@ from typing import Any
 
 from .errors import ConfigError, ImageError, ModelError, OvsegError
 from .options import DEFAULT_PASTE, RAY_INSTALL_HINT, TRACK_CANDIDATES, PasteMode, ResizePolicy
-from .runs import Stems, Tally, VideoOptions, failure_line, image_done, image_line, run_videos, video_done, write_image_files
+from .runs import (
+    Stems,
+    Tally,
+    VideoOptions,
+    failure_line,
+    image_done,
+    image_line,
+    open_inputs,
+    run_videos,
+    video_done,
+    video_stems,
+    write_image_files,
+)
 
 __all__ = ["predict", "BatchReport", "INSTALL_HINT", "import_ray", "default_actors", "start_local_cluster", "run_command"]
 
@@ -448,7 +460,6 @@ def predict(
     from .model import read_model
     from .remote_url import looks_remote
     from .sinks import CocoResults
-    from .sources import ImageSource, open_sources, safe_name
     from .track import DEFAULT_TRACKER
 
     if reduced_read and overlay:
@@ -461,9 +472,8 @@ def predict(
     check_writable(coco)
     report = BatchReport()
     tally = Tally()
-    opened = open_sources([str(s) for s in sources], recursive=recursive, on_open_error=tally.fail)
-    images: list[Path] = next((s.paths for s in opened if isinstance(s, ImageSource)), [])
-    videos = [s for s in opened if not isinstance(s, ImageSource)]
+    images, entries = open_inputs([str(s) for s in sources], recursive=recursive, on_open_error=tally.fail)
+    videos = [e for e in entries if not isinstance(e, str)]
     for source in videos:
         source.release()  # opened to check them; each is opened again by the actor that owns it
     live = [s.name for s in videos if s.live or not s.finite]
@@ -486,8 +496,7 @@ def predict(
             continue
         image_jobs.append((str(path), position, stem, skip_existing and done))
     video_jobs = []
-    for source in videos:
-        stem = names.take(safe_name(source.name))
+    for source, stem in video_stems(names, entries):
         if skip_existing and video_done(out_dir, stem, overlay):
             if echo:
                 print(f"{source.name}: skipped, {stem}.jsonl exists (--skip-existing)")

@@ -27,7 +27,7 @@ from .errors import CaptureError, OvsegError
 from .files import atomic_write
 from .result import Result
 from .sinks import JsonlWriter, frame_record, image_document, partial_path
-from .sources import FrameSource
+from .sources import FrameSource, ImageSource, open_sources, safe_name
 from .video import DEFAULT_FPS, VideoWriter
 
 __all__ = [
@@ -41,6 +41,8 @@ __all__ = [
     "VideoOptions",
     "run_videos",
     "failure_line",
+    "open_inputs",
+    "video_stems",
 ]
 
 
@@ -85,6 +87,45 @@ class Stems:
             name, n = f"{stem}-{n}", n + 1
         self.used.add(name)
         return name
+
+
+def open_inputs(
+    specs: Sequence[str | Path], *, recursive: bool, on_open_error: Callable[[str, CaptureError], None],
+) -> tuple[list[Path], list[FrameSource | str]]:
+    """A command line's inputs, each opened (checked) in turn: the images of every image input in
+    order, and the videos, cameras and streams in input order with, in their places, the inputs
+    that did not open (as their text; ``on_open_error`` was told), whose output names
+    :func:`video_stems` keeps free, so that a later run in which they open names the others alike
+    (``--skip-existing``)."""
+    images: list[Path] = []
+    entries: list[FrameSource | str] = []
+    try:
+        for spec in specs:
+            failed: list[str] = []
+
+            def failure(what: str, error: CaptureError, failed: list[str] = failed) -> None:
+                failed.append(what)
+                on_open_error(what, error)
+
+            for source in open_sources([spec], recursive=recursive, on_open_error=failure):
+                if isinstance(source, ImageSource):
+                    images += source.paths
+                else:
+                    entries.append(source)
+            entries += failed
+    except BaseException:
+        for entry in entries:
+            if not isinstance(entry, str):
+                entry.release()
+        raise
+    return images, entries
+
+
+def video_stems(names: Stems, entries: Sequence[FrameSource | str]) -> list[tuple[FrameSource, str]]:
+    """Each source of :func:`open_inputs` with its output stem, taken in input order; an input
+    that did not open takes (and leaves unused) the stem it would have had."""
+    stems = [(entry, names.take(safe_name(entry if isinstance(entry, str) else entry.name))) for entry in entries]
+    return [(entry, stem) for entry, stem in stems if not isinstance(entry, str)]
 
 
 def image_done(out_dir: Path, stem: str, overlay: bool) -> bool:

@@ -252,3 +252,28 @@ def test_a_video_gone_before_its_turn_fails_alone(tiny_model: Path, tmp_path: Pa
     assert by_name["a"].error is None
     assert str(by_name["b"].error) == f"{second}: expected a camera index, video, image, folder, glob pattern, " \
         ".txt list or URL, got no such file"
+
+
+@pytest.mark.parametrize("missing_first", [True, False])
+def test_an_input_that_fails_to_open_keeps_its_name_free(tiny_model: Path, tmp_path: Path, missing_first: bool,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    # Two videos of one stem: the one that does not open yet keeps the name it will have, so
+    # that the other's files keep theirs when a later run (--skip-existing) finds both.
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    present = write_cfr(tmp_path / "b" / "x.avi", frames_of(2), fps=5)
+    missing = tmp_path / "a" / "x.avi"
+    order = [missing, present] if missing_first else [present, missing]
+    out = tmp_path / "out"
+    assert predict(*map(str, order), "-m", str(tiny_model), "-o", str(out), "--no-overlay") == 2
+    present_stem = "x-2" if missing_first else "x"
+    assert sorted(p.name for p in out.iterdir()) == [f"{present_stem}.jsonl"]
+    first = (out / f"{present_stem}.jsonl").stat().st_mtime_ns
+    write_cfr(missing, frames_of(3), fps=5)
+    capsys.readouterr()
+    assert predict(*map(str, order), "-m", str(tiny_model), "-o", str(out), "--no-overlay", "--skip-existing") == 0
+    assert f"x.avi: skipped, {present_stem}.jsonl exists" in capsys.readouterr().out
+    assert (out / f"{present_stem}.jsonl").stat().st_mtime_ns == first  # not redone under another name
+    other = "x" if missing_first else "x-2"
+    assert len((out / f"{other}.jsonl").read_text().splitlines()) == 3
+    assert sorted(p.name for p in out.iterdir()) == ["x-2.jsonl", "x.jsonl"]

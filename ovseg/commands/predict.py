@@ -101,9 +101,21 @@ def run(args: argparse.Namespace) -> int:
 
     from ..draw import Overlay
     from ..files import check_folder, check_writable
-    from ..runs import Stems, Tally, VideoOptions, failure_line, image_done, image_line, run_videos, video_done, write_image_files
+    from ..runs import (
+        Stems,
+        Tally,
+        VideoOptions,
+        failure_line,
+        image_done,
+        image_line,
+        open_inputs,
+        run_videos,
+        video_done,
+        video_stems,
+        write_image_files,
+    )
     from ..sinks import CocoResults, coco_image_id
-    from ..sources import CaptureSource, DeferredVideo, ImageSource, open_sources, safe_name
+    from ..sources import CaptureSource, DeferredVideo, ImageSource
 
     refuse_local_options(args)  # a URL with local compile options: one line, before any work
 
@@ -126,12 +138,12 @@ def run(args: argparse.Namespace) -> int:
     # Every input first, so that a typo is reported before seconds of compiling. Images of
     # all inputs form one stream; each video, camera and URL is a source of its own.
     with quiet_opencv():
-        opened = open_sources(args.inputs, recursive=args.recursive, on_open_error=tally.fail)
-    images: list[Path] = next((s.paths for s in opened if isinstance(s, ImageSource)), [])
+        images, entries = open_inputs(args.inputs, recursive=args.recursive, on_open_error=tally.fail)
     # Each video file was opened to check it; it is opened again when its turn comes
     # (--files-at-once), so that many inputs do not hold a decoder each for the whole run.
-    sources = [DeferredVideo(s, s.name) if isinstance(s, CaptureSource) and s.kind == "video" and Path(s.name).is_file()
-               else s for s in opened if not isinstance(s, ImageSource)]
+    entries = [DeferredVideo(e, e.name) if isinstance(e, CaptureSource) and e.kind == "video" and Path(e.name).is_file()
+               else e for e in entries]
+    sources = [e for e in entries if not isinstance(e, str)]
     if not images and not sources:
         raise ImageError(f"expected images, folders, videos, cameras or URLs that open, got none in {args.inputs}")
     if args.track and not sources:
@@ -162,8 +174,7 @@ def run(args: argparse.Namespace) -> int:
             continue
         image_jobs.append((path, position, stem, args.skip_existing and done))
     video_jobs = []
-    for source in sources:
-        stem = names.take(safe_name(source.name))
+    for source, stem in video_stems(names, entries):
         done = video_done(out_dir, stem, args.overlay)
         if args.skip_existing and done:
             print(f"{source.name}: skipped, {stem}.jsonl exists (--skip-existing)")
