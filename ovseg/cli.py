@@ -12,6 +12,7 @@ import difflib
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from ._version import __version__
 from .commands import COMMANDS
@@ -24,11 +25,18 @@ class _Parser(argparse.ArgumentParser):
     """argparse with "did you mean" suggestions for mistyped subcommands and options."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        words = [w.strip("'\"(),") for w in message.split()]
+        # Only a word argparse did not know gets a suggestion, not an option whose value was wrong
+        # ("argument --http-port: expected a port ..., got '70000'").
+        unknown = message.startswith("unrecognized arguments") or "invalid choice" in message
+        words = [w.strip("'\"(),:") for w in message.split()] if unknown else []
         choices: list[str] = []
         for action in self._actions:
             if isinstance(action, argparse._SubParsersAction):
                 choices += list(action.choices)
+                # an option the command did not know is reported here, by the top parser: its options
+                command = action.choices.get(getattr(self, "_command", None) or "")
+                if command is not None:
+                    choices += [o for a in command._actions for o in a.option_strings]
             choices += list(action.option_strings)
         for word in words:
             if word and (word.startswith("-") or "invalid choice" in message):
@@ -37,6 +45,11 @@ class _Parser(argparse.ArgumentParser):
                     message += f" (did you mean {close[0]}?)"
                     break
         self.exit(2, f"{self.prog}: error: {message}\n")
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        parsed, extras = super().parse_known_args(args, namespace)
+        self._command = getattr(parsed, "command", None)  # for error(): the command's options
+        return parsed, extras
 
 
 def build_parser() -> argparse.ArgumentParser:
