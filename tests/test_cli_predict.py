@@ -62,7 +62,7 @@ def test_predict_directory_with_a_bad_file(tiny_model: Path, tmp_path: Path, cap
         (["predict", "x.jpg", "--model", "{tiny}", "--threshold", "2"], "expected a number in [0, 1], got 2"),
         (["predict", "x.jpg", "--model", "{tiny}", "--config", "NOEQUALS"], "expected --config KEY=VALUE, got 'NOEQUALS'"),
         (["predcit", "x.jpg"], "did you mean predict?"),
-        (["predict", "x.jpg", "--trak"], "unrecognized arguments: --trak (did you mean --track?)"),
+        (["predict", "x.jpg", "-m", "x.xml", "--trak"], "unrecognized arguments: --trak (did you mean --track?)"),
         (["serve", "x.xml", "--http-port", "70000"], "got '70000'\n"),  # a wrong value: no suggestion
     ],
 )
