@@ -189,7 +189,22 @@ class CaptureSource:
         return f"CaptureSource({self.name!r}, live={self.live}, finite={self.finite}, fps={self.fps})"
 
 
-class DeferredVideo:
+class _ReadsFiles:
+    """``read`` and iteration from ``read_frame``, for the sources that end (files)."""
+
+    def read_frame(self) -> Frame | None:
+        raise NotImplementedError
+
+    def read(self) -> np.ndarray | None:
+        frame = self.read_frame()
+        return None if frame is None else frame.image
+
+    def __iter__(self) -> Iterator[Frame]:
+        while (frame := self.read_frame()) is not None:
+            yield frame
+
+
+class DeferredVideo(_ReadsFiles):
     """A video file opened again only when it is first read: the source a command keeps for each
     of many video inputs, so that checking them all at the start (and reporting a typo before the
     model compiles) does not keep a decoder open per file for the whole run.
@@ -223,13 +238,6 @@ class DeferredVideo:
             self._source = open_source(self._path)
         return self._source.read_frame()
 
-    def read(self) -> np.ndarray | None:
-        frame = self.read_frame()
-        return None if frame is None else frame.image
-
-    def __iter__(self) -> Iterator[Frame]:
-        while (frame := self.read_frame()) is not None:
-            yield frame
 
     def release(self) -> None:
         self._released = True
@@ -255,7 +263,7 @@ def reduced_frame(
     return Frame(as_bgr(image), source, index, None, Path(path), full_hw if reduced else None)
 
 
-class ImageSource:
+class ImageSource(_ReadsFiles):
     """Image files as a finite frame source, in the given order.
 
     A file that cannot be decoded is skipped: reported to ``on_error`` when given (the
@@ -312,13 +320,6 @@ class ImageSource:
                     logger.warning("%s, skipped", error)
         return None
 
-    def read(self) -> np.ndarray | None:
-        frame = self.read_frame()
-        return None if frame is None else frame.image
-
-    def __iter__(self) -> Iterator[Frame]:
-        while (frame := self.read_frame()) is not None:
-            yield frame
 
     def release(self) -> None:
         self._next = len(self.paths)
