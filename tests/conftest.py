@@ -8,6 +8,7 @@ skip with the reason when it is absent. Nothing is copied into the repository.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,14 @@ from ovseg.synthetic import maskrcnn_model, save_model
 
 REPO = Path(__file__).resolve().parents[1]
 F32 = {"INFERENCE_PRECISION_HINT": "f32"}
+
+#: ``python -m ovseg`` for a test that sends it SIGINT: with ^C's usual handler even where the test
+#: run inherited SIGINT ignored (a non-interactive shell's background job), which Python would keep.
+OVSEG_ANSWERING_SIGINT = [
+    sys.executable, "-c",
+    "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "runpy.run_module('ovseg', run_name='__main__')",
+]
 
 
 def fixtures_root() -> Path:

@@ -26,6 +26,7 @@ import pytest
 from ovseg.cli import main
 from ovseg.synthetic import labels_model, save_model
 
+from .conftest import OVSEG_ANSWERING_SIGINT
 from .test_zoo import NAME, Served, publish, server  # noqa: F401 (server: the local HTTP server fixture)
 from .videos import frames_of, write_cfr
 
@@ -241,7 +242,7 @@ def test_interrupt_stops_the_run_and_its_cluster(standin_model: Path, coco_image
     listed = image_list(coco_images, 40, tmp_path)
     out = tmp_path / "out"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ovseg", "predict", str(listed), "-m", str(standin_model), "-o", str(out), "--ray",
+        [*OVSEG_ANSWERING_SIGINT, "predict", str(listed), "-m", str(standin_model), "-o", str(out), "--ray",
          "--no-overlay"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )

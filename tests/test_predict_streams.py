@@ -9,7 +9,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ import pytest
 import ovseg
 from ovseg.cli import main
 
-from .conftest import F32
+from .conftest import F32, OVSEG_ANSWERING_SIGINT
 from .videos import frames_of, write_cfr, write_vfr
 
 
@@ -139,7 +138,7 @@ def test_interrupt_keeps_finished_files_and_whole_line_partials(tmp_path: Path) 
     cv2.imwrite(str(tmp_path / "a.png"), np.full((60, 80, 3), 80, np.uint8))
     video = write_cfr(tmp_path / "long.avi", frames_of(400), fps=25)
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-m", "ovseg", "predict", str(tmp_path / "a.png"), str(video), "-m", str(slow),
+    proc = subprocess.Popen([*OVSEG_ANSWERING_SIGINT, "predict", str(tmp_path / "a.png"), str(video), "-m", str(slow),
                              "-o", str(out), "--nireq", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60
