@@ -28,7 +28,7 @@ from ovseg.errors import CaptureError, ConfigError, OutputError
 from ovseg.segmenter import Segmenter
 from ovseg.sources import CaptureSource, ImageSource, open_source
 
-from .conftest import F32
+from .conftest import F32, OVSEG_ANSWERING_SIGINT
 
 # -- helpers ---------------------------------------------------------------------------------
 
@@ -593,7 +593,7 @@ def wait_for(check: Callable[[], Any], timeout_s: float) -> Any:
 def demo_process(display: str, *args: str) -> subprocess.Popen:
     # PYTHONFAULTHANDLER: a demo that hangs is sent SIGABRT and prints every thread's stack.
     env = {**os.environ, "DISPLAY": display, "QT_QPA_PLATFORM": "xcb", "PYTHONFAULTHANDLER": "1"}
-    return subprocess.Popen([sys.executable, "-m", "ovseg", "demo", *args], env=env,
+    return subprocess.Popen([*OVSEG_ANSWERING_SIGINT, "demo", *args], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
