@@ -79,11 +79,17 @@ def merge(
             on_start(name)
         grabber.start()
 
+    released: set[str] = set()
+
     def end(name: str) -> None:
-        file = not active[name].source.live
+        grabber = active[name]
         _end(active, name, on_end)
-        if file and waiting:
-            start(waiting.popleft())  # a file ended: the next one's turn
+        if not grabber.source.live:  # a file is over: its decoder closed now, the next file's turn
+            if grabber.stop(join_timeout_s=1.0):
+                grabber.source.release()
+                released.add(name)
+            if waiting:
+                start(waiting.popleft())
 
     try:
         for name in sources:
@@ -117,10 +123,10 @@ def merge(
                 except Exception:  # noqa: BLE001
                     logger.exception("on_end for %s failed", name)
         finally:
-            for grabber in grabbers.values():
+            for name, grabber in grabbers.items():
                 # A stream's read can block for its read timeout (5 s): wait that long; a thread
                 # still inside read() then keeps its capture (released under it, it could crash).
-                if grabber.stop(join_timeout_s=6.0):
+                if name not in released and grabber.stop(join_timeout_s=6.0):
                     grabber.source.release()
             for name in waiting:
                 sources[name].release()

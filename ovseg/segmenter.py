@@ -297,12 +297,16 @@ class Segmenter:
         order (``on_start`` is called with each source's name as it starts). See :mod:`ovseg.multi`.
         """
         from .multi import merge
-        from .sources import open_source
+        from .sources import deferred, open_source
 
         opened: dict[str, Any] = {}
         try:
             for name, source in sources.items():
-                opened[name] = open_source(source) if isinstance(source, (str, int, Path)) else source
+                if isinstance(source, (str, int, Path)):
+                    # checked now; with max_files, a video file is opened again when its turn comes
+                    source = open_source(source)
+                    source = source if max_files is None else deferred(source)
+                opened[name] = source
         except BaseException:
             for source in opened.values():
                 source.release()

@@ -48,6 +48,7 @@ __all__ = [
     "FrameSource",
     "CaptureSource",
     "DeferredVideo",
+    "deferred",
     "ImageSource",
     "reduced_frame",
     "open_source",
@@ -247,6 +248,14 @@ class DeferredVideo(_ReadsFiles):
 
     def __repr__(self) -> str:
         return f"DeferredVideo({self.name!r}, open={self._source is not None})"
+
+
+def deferred(source: FrameSource) -> FrameSource:
+    """``source`` as a :class:`DeferredVideo` when it is a video file that :func:`open_source`
+    opened (released now, opened again on first read), else ``source`` itself."""
+    if isinstance(source, CaptureSource) and source.kind == "video" and not source.live and Path(source.name).is_file():
+        return DeferredVideo(source, source.name)
+    return source
 
 
 def reduced_frame(

@@ -175,3 +175,34 @@ def test_files_never_started_end_stopped_with_nothing_read_and_are_released() ->
     assert [(e.name, e.frames, e.stopped) for e in ends][1:] == [("f1", 0, True), ("f2", 0, True), ("f3", 0, True)]
     assert ends[0].name == "f0" and ends[0].stopped
     assert all(c.released for c in captures) and [c.reads for c in captures[1:]] == [0, 0, 0]
+
+
+def test_stream_many_with_max_files_holds_that_many_videos_open(tiny_model: Path, tmp_path: Path,
+                                                                monkeypatch: Any) -> None:
+    import ovseg.sources as sources_module
+
+    paths = {f"v{i}": write_cfr(tmp_path / f"v{i}.avi", frames_of(4), fps=10) for i in range(3)}
+    real_open = sources_module.open_source
+    state = {"open": 0, "most": 0}
+
+    def counting_open(spec: Any, *args: Any, **kwargs: Any) -> Any:
+        source = real_open(spec, *args, **kwargs)
+        state["open"] += 1
+        state["most"] = max(state["most"], state["open"])
+        release = source.release
+
+        def counted_release() -> None:
+            state["open"] -= 1
+            release()
+            source.release = release  # once
+
+        source.release = counted_release
+        return source
+
+    monkeypatch.setattr(sources_module, "open_source", counting_open)
+    seg = ovseg.Segmenter(tiny_model, config=F32)
+    got: dict[str, list[int]] = {name: [] for name in paths}
+    for name, frame, _ in seg.stream_many({name: str(p) for name, p in paths.items()}, max_files=1):
+        got[name].append(frame.index)
+    assert got == {name: [0, 1, 2, 3] for name in paths}
+    assert state["most"] == 1 and state["open"] == 0  # one decoder at a time, each closed

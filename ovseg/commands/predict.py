@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
         write_image_files,
     )
     from ..sinks import CocoResults, coco_image_id
-    from ..sources import CaptureSource, DeferredVideo, ImageSource
+    from ..sources import ImageSource, deferred
 
     refuse_local_options(args)  # a URL with local compile options: one line, before any work
 
@@ -141,8 +141,7 @@ def run(args: argparse.Namespace) -> int:
         images, entries = open_inputs(args.inputs, recursive=args.recursive, on_open_error=tally.fail)
     # Each video file was opened to check it; it is opened again when its turn comes
     # (--files-at-once), so that many inputs do not hold a decoder each for the whole run.
-    entries = [DeferredVideo(e, e.name) if isinstance(e, CaptureSource) and e.kind == "video" and Path(e.name).is_file()
-               else e for e in entries]
+    entries = [e if isinstance(e, str) else deferred(e) for e in entries]
     sources = [e for e in entries if not isinstance(e, str)]
     if not images and not sources:
         raise ImageError(f"expected images, folders, videos, cameras or URLs that open, got none in {args.inputs}")
