@@ -60,6 +60,7 @@ from .runs import (
     failure_line,
     image_done,
     image_line,
+    image_stems,
     open_inputs,
     run_videos,
     video_done,
@@ -474,23 +475,23 @@ def predict(
     tally = Tally()
     images, entries = open_inputs([str(s) for s in sources], recursive=recursive, on_open_error=tally.fail)
     videos = [e for e in entries if not isinstance(e, str)]
+    opened_images = [p for p in images if not isinstance(p, str)]
     for source in videos:
         source.release()  # opened to check them; each is opened again by the actor that owns it
     live = [s.name for s in videos if s.live or not s.finite]
     if live:
         raise ConfigError(f"expected image or video files with --ray, got the live source {live[0]} "
                           "(cameras and streams are read where they are: run them without --ray)")
-    if not images and not videos:
+    if not opened_images and not videos:
         raise ImageError(f"expected images, folders, videos, cameras or URLs that open, got none in {list(map(str, sources))}")
     if track and not videos:
         raise ConfigError("expected a video, camera or stream to --track, got images only (each image is independent)")
-    report.inputs = len(images) + len(videos) + len(tally.failed)
+    report.inputs = len(opened_images) + len(videos) + len(tally.failed)
 
     # Stems and what to skip: the plain command's rules, in input order.
     names = Stems()
     image_jobs = []
-    for position, path in enumerate(images, 1):
-        stem = names.take(path.stem)
+    for path, position, stem in image_stems(names, images):
         done = image_done(out_dir, stem, overlay)
         if skip_existing and done and coco is None:
             continue

@@ -143,7 +143,7 @@ class FrameGrabber:
         self._ended = True
 
     def _finish(self) -> None:
-        if isinstance(self._error, CaptureError):  # already one line naming the source (a file gone before its turn)
+        if isinstance(self._error, CaptureError):  # ovseg's own: one line naming the source (a file gone before its turn)
             self.failure = self._error
         elif self._error is not None:
             text = str(self._error).strip()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import logging
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -25,25 +26,29 @@ class _Parser(argparse.ArgumentParser):
     """argparse with "did you mean" suggestions for mistyped subcommands and options."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        # Only a word argparse did not know gets a suggestion, not an option whose value was wrong
-        # ("argument --http-port: expected a port ..., got '70000'").
-        unknown = message.startswith("unrecognized arguments") or "invalid choice" in message
-        words = [w.strip("'\"(),:") for w in message.split()] if unknown else []
-        choices: list[str] = []
-        for action in self._actions:
-            if isinstance(action, argparse._SubParsersAction):
-                choices += list(action.choices)
-                # an option the command did not know is reported here, by the top parser: its options
-                command = action.choices.get(getattr(self, "_command", None) or "")
-                if command is not None:
-                    choices += [o for a in command._actions for o in a.option_strings]
-            choices += list(action.option_strings)
-        for word in words:
-            if word and (word.startswith("-") or "invalid choice" in message):
-                close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-                if close and close[0] != word:
-                    message += f" (did you mean {close[0]}?)"
-                    break
+        # A suggestion only for what argparse did not know: a value outside an argument's choices
+        # (the closest of those choices) or an unrecognized option (the closest option of the
+        # command); none for a value that was wrong ("argument --http-port: expected a port ...").
+        close: list[str] = []
+        invalid = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if invalid:
+            listed = [c.strip().strip("'\"") for c in invalid.group(2).split(",")]
+            close = difflib.get_close_matches(invalid.group(1), listed, n=1, cutoff=0.6)
+        elif message.startswith("unrecognized arguments"):
+            options = [o for action in self._actions for o in action.option_strings]
+            for action in self._actions:
+                if isinstance(action, argparse._SubParsersAction):
+                    # an option the command did not know is reported here, by the top parser
+                    command = action.choices.get(getattr(self, "_command", None) or "")
+                    if command is not None:
+                        options += [o for a in command._actions for o in a.option_strings]
+            for word in message.split(":", 1)[1].split():
+                if word.startswith("-"):
+                    close = difflib.get_close_matches(word.split("=", 1)[0], options, n=1, cutoff=0.6)
+                    if close:
+                        break
+        if close:
+            message += f" (did you mean {close[0]}?)"
         self.exit(2, f"{self.prog}: error: {message}\n")
 
     def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:

@@ -10,9 +10,10 @@ unplugged, a truncated file, a stream that falls silent) ends alone, with its on
 :class:`~ovseg.errors.CaptureError` handed to ``on_end``; the others go on.
 
 With ``max_files``, at most that many files (sources that are not live) are read at once, in
-the order given, each next one started when one ends: a thousand videos do not open a thousand
-decoders, reader threads and output files at once. Live sources all start at once (a camera
-cannot wait its turn).
+the order given, each next one started when one ends, and each closed as it ends: a thousand
+videos do not hold a thousand reader threads (nor, given as paths to
+:meth:`~ovseg.segmenter.Segmenter.stream_many` or as :class:`~ovseg.sources.DeferredVideo`, a
+thousand decoders) at once. Live sources all start at once (a camera cannot wait its turn).
 """
 
 from __future__ import annotations
@@ -62,8 +63,6 @@ def merge(
     capture thread per source (``on_start`` is called with its name just before), at most
     ``max_files`` of the files at a time; stops them and releases every source when the
     iteration ends, however it ends (a file never started ends ``stopped`` with 0 frames)."""
-    if max_files is not None and max_files < 1:
-        raise ValueError(f"expected max_files >= 1 or None, got {max_files}")
     wake = threading.Event()
     grabbers: dict[str, FrameGrabber] = {}
     active: dict[str, FrameGrabber] = {}
@@ -72,11 +71,11 @@ def merge(
     queued = set(waiting)
 
     def start(name: str) -> None:
+        if on_start is not None:
+            on_start(name)  # first: a source whose start fails is one never started
         grabber = FrameGrabber(sources[name], stall_timeout_s=stall_timeout_s,
                                first_frame_timeout_s=first_frame_timeout_s, wake=wake)
         grabbers[name] = active[name] = grabber
-        if on_start is not None:
-            on_start(name)
         grabber.start()
 
     released: set[str] = set()
@@ -85,13 +84,15 @@ def merge(
         grabber = active[name]
         _end(active, name, on_end)
         if not grabber.source.live:  # a file is over: its decoder closed now, the next file's turn
-            if grabber.stop(join_timeout_s=1.0):
+            if grabber.stop(join_timeout_s=0.5):  # its thread has ended, or wakes within 0.1 s
                 grabber.source.release()
                 released.add(name)
             if waiting:
                 start(waiting.popleft())
 
     try:
+        if max_files is not None and max_files < 1:
+            raise ValueError(f"expected max_files >= 1 or None, got {max_files}")
         for name in sources:
             if name not in queued:
                 start(name)
@@ -110,13 +111,14 @@ def merge(
             if not progressed and active:
                 wake.wait(0.05)  # a frame arrives or a source ends; the timeout re-checks stalls
     finally:
+        never = [name for name in sources if name not in grabbers]
         try:
             for name in list(active):
                 try:
                     _end(active, name, on_end, stopped=True)
                 except Exception:  # noqa: BLE001 - one caller's failure must not keep the others' threads
                     logger.exception("on_end for %s failed", name)
-            for name in waiting:  # never started: over, with nothing read
+            for name in never:  # never started (their turn did not come, or a start failed): nothing read
                 try:
                     if on_end is not None:
                         on_end(SourceEnd(name, 0, 0, None, stopped=True))
@@ -128,7 +130,7 @@ def merge(
                 # still inside read() then keeps its capture (released under it, it could crash).
                 if name not in released and grabber.stop(join_timeout_s=6.0):
                     grabber.source.release()
-            for name in waiting:
+            for name in never:
                 sources[name].release()
 
 

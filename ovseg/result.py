@@ -40,6 +40,14 @@ def _owned(array: np.ndarray, dtype: Any) -> np.ndarray:
     return _frozen(np.array(array, dtype=dtype, copy=True))
 
 
+def _owned_mask(crop: Any) -> np.ndarray:
+    """A read-only bool mask: the caller's if it already is one, else a copy whose bytes are 0 or 1
+    (a bool view of other bytes, ``(m * 255).view(bool)``, would count wrong in OpenCV's kernels)."""
+    if isinstance(crop, np.ndarray) and crop.dtype == np.bool_ and not crop.flags.writeable:
+        return crop
+    return _frozen(np.not_equal(np.asarray(crop), 0))
+
+
 @dataclass(frozen=True)
 class Instance:
     """One detected instance (what iterating over a :class:`Result` yields)."""
@@ -161,7 +169,7 @@ class Result:
         if not isinstance(self.candidates, Candidates):
             raise ResultError(f"expected candidates of type Candidates, got {type(self.candidates).__name__}")
         set_("image_hw", (int(self.image_hw[0]), int(self.image_hw[1])))
-        crops = tuple(_owned(c, np.bool_) for c in self.mask_crops)
+        crops = tuple(_owned_mask(c) for c in self.mask_crops)
         height, width = self.image_hw
         for i, (crop, (x, y)) in enumerate(zip(crops, self.mask_offsets.tolist(), strict=True)):
             if crop.ndim != 2 or x < 0 or y < 0 or x + crop.shape[1] > width or y + crop.shape[0] > height:

@@ -25,6 +25,7 @@ from typing import Any
 
 from .errors import CaptureError, OvsegError
 from .files import atomic_write
+from .images import is_image_file
 from .result import Result
 from .sinks import JsonlWriter, frame_record, image_document, partial_path
 from .sources import FrameSource, ImageSource, open_sources, safe_name
@@ -42,6 +43,7 @@ __all__ = [
     "run_videos",
     "failure_line",
     "open_inputs",
+    "image_stems",
     "video_stems",
 ]
 
@@ -91,13 +93,14 @@ class Stems:
 
 def open_inputs(
     specs: Sequence[str | Path], *, recursive: bool, on_open_error: Callable[[str, CaptureError], None],
-) -> tuple[list[Path], list[FrameSource | str]]:
+) -> tuple[list[Path | str], list[FrameSource | str]]:
     """A command line's inputs, each opened (checked) in turn: the images of every image input in
-    order, and the videos, cameras and streams in input order with, in their places, the inputs
-    that did not open (as their text; ``on_open_error`` was told), whose output names
-    :func:`video_stems` keeps free, so that a later run in which they open names the others alike
+    order, and the videos, cameras and streams in input order; in their places among the images
+    (an image file's name) or the others, the inputs that did not open, as their text
+    (``on_open_error`` was told). :func:`image_stems` and :func:`video_stems` keep those inputs'
+    output names free, so that a later run in which they open names the others alike
     (``--skip-existing``)."""
-    images: list[Path] = []
+    images: list[Path | str] = []
     entries: list[FrameSource | str] = []
     try:
         for spec in specs:
@@ -112,13 +115,26 @@ def open_inputs(
                     images += source.paths
                 else:
                     entries.append(source)
-            entries += failed
+            for what in failed:
+                (images if is_image_file(Path(what)) else entries).append(what)
     except BaseException:
         for entry in entries:
             if not isinstance(entry, str):
                 entry.release()
         raise
     return images, entries
+
+
+def image_stems(names: Stems, images: Sequence[Path | str]) -> list[tuple[Path, int, str]]:
+    """``(path, position, stem)`` of each image of :func:`open_inputs`, stems taken in input order
+    (an image that did not open takes, and leaves unused, the stem it would have had); position:
+    1-based among the images that opened."""
+    out: list[tuple[Path, int, str]] = []
+    for entry in images:
+        stem = names.take(Path(entry).stem)
+        if not isinstance(entry, str):
+            out.append((entry, len(out) + 1, stem))
+    return out
 
 
 def video_stems(names: Stems, entries: Sequence[FrameSource | str]) -> list[tuple[FrameSource, str]]:

@@ -299,6 +299,8 @@ class Segmenter:
         from .multi import merge
         from .sources import deferred, open_source
 
+        if max_files is not None and max_files < 1:
+            raise ValueError(f"expected max_files >= 1 or None, got {max_files}")
         opened: dict[str, Any] = {}
         try:
             for name, source in sources.items():

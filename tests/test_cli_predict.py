@@ -64,6 +64,7 @@ def test_predict_directory_with_a_bad_file(tiny_model: Path, tmp_path: Path, cap
         (["predcit", "x.jpg"], "did you mean predict?"),
         (["predict", "x.jpg", "-m", "x.xml", "--trak"], "unrecognized arguments: --trak (did you mean --track?)"),
         (["serve", "x.xml", "--http-port", "70000"], "got '70000'\n"),  # a wrong value: no suggestion
+        (["predict", "x.jpg", "-m", "x.xml", "--tracker", "omz2"], "'sort') (did you mean omz?)\n"),  # of the choices
     ],
 )
 def test_cli_errors_are_one_line_exit_2(tiny_model: Path, args: list[str], message: str) -> None:

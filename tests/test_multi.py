@@ -206,3 +206,45 @@ def test_stream_many_with_max_files_holds_that_many_videos_open(tiny_model: Path
         got[name].append(frame.index)
     assert got == {name: [0, 1, 2, 3] for name in paths}
     assert state["most"] == 1 and state["open"] == 0  # one decoder at a time, each closed
+
+
+def test_a_start_that_fails_releases_and_ends_every_source() -> None:
+    from ovseg.multi import merge
+
+    captures = [Scripted(5) for _ in range(4)]
+    sources = {f"f{i}": CaptureSource(c, name=f"f{i}", live=False, finite=True) for i, c in enumerate(captures)}
+    camera = Scripted(10**6, delay_s=0.01)
+    sources["cam"] = CaptureSource(camera, name="cam", live=True)
+    ends: list[Any] = []
+
+    def on_start(name: str) -> None:
+        if name == "f1":
+            raise OSError("cannot create f1's files")
+
+    try:
+        list(merge(sources, max_files=2, on_start=on_start, on_end=ends.append))
+    except OSError as error:
+        assert "f1" in str(error)
+    else:
+        raise AssertionError("the failing start did not stop the stream")
+    assert sorted(e.name for e in ends) == sorted(sources)  # each told, once
+    assert all(e.stopped for e in ends)
+    assert all(c.released for c in captures) and camera.released and camera.reads == 0
+
+
+def test_max_files_below_one_is_refused_and_releases_everything(tiny_model: Path) -> None:
+    from ovseg.multi import merge
+
+    capture = Scripted(3)
+    try:
+        list(merge({"a": CaptureSource(capture, name="a", live=False, finite=True)}, max_files=0))
+    except ValueError as error:
+        assert "expected max_files >= 1" in str(error)
+    assert capture.released
+    seg = ovseg.Segmenter(tiny_model, config=F32)
+    other = Scripted(3)
+    try:
+        next(seg.stream_many({"b": CaptureSource(other, name="b", live=False, finite=True)}, max_files=0))
+    except ValueError as error:
+        assert "expected max_files >= 1 or None, got 0" in str(error)
+    assert other.reads == 0

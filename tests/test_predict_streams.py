@@ -276,3 +276,17 @@ def test_an_input_that_fails_to_open_keeps_its_name_free(tiny_model: Path, tmp_p
     other = "x" if missing_first else "x-2"
     assert len((out / f"{other}.jsonl").read_text().splitlines()) == 3
     assert sorted(p.name for p in out.iterdir()) == ["x-2.jsonl", "x.jsonl"]
+
+
+def test_an_image_that_fails_to_open_keeps_its_name_among_the_images(tiny_model: Path, tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    video = write_cfr(tmp_path / "photo.avi", frames_of(2), fps=5)
+    image = tmp_path / "photo.png"  # missing in the first run
+    out = tmp_path / "out"
+    assert predict(str(video), str(image), "-m", str(tiny_model), "-o", str(out), "--no-overlay") == 2
+    assert sorted(p.name for p in out.iterdir()) == ["photo-2.jsonl"]  # image stems come first
+    cv2.imwrite(str(image), np.full((60, 80, 3), 80, np.uint8))
+    capsys.readouterr()
+    assert predict(str(video), str(image), "-m", str(tiny_model), "-o", str(out), "--no-overlay", "--skip-existing") == 0
+    assert "photo.avi: skipped, photo-2.jsonl exists" in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == ["photo-2.jsonl", "photo.json"]

@@ -636,3 +636,23 @@ def test_mask_bytetrack_state_stays_consistent(seed: int) -> None:
             assert np.all(np.diff(obs[:, 0]) > 0)  # in order, oldest first
             if tid >= 0 and tid in seen:  # its last matches, as the output gave them
                 np.testing.assert_array_equal(obs[-min(count, 3):], np.array(seen[tid][-min(count, 3):]))
+
+
+def test_a_bool_view_of_other_bytes_counts_as_its_truth_values() -> None:
+    # (m * 255).view(bool) is True where m is, but its bytes are 255: a Result keeps a 0/1 copy, so
+    # the OpenCV kernels count pixels, not byte values, and mask_iou is symmetric.
+    from ovseg.track import mask_iou
+
+    m = np.zeros((6, 6), np.uint8)
+    m[1:4, 1:5] = 1
+    odd = (m * 255).view(bool)
+    res = Result(np.array([[0, 0, 6, 6]], np.float32), np.ones(1, np.float32), np.ones(1, np.int32), (6, 6),
+                 (odd,), np.zeros((1, 2), np.int32))
+    assert res.mask_crops[0].view(np.uint8).max() == 1
+    other = np.zeros((6, 6), bool)
+    other[2:6, 2:6] = True
+    off = np.zeros((1, 2))
+    forward = mask_iou(res.mask_crops, off, [other], off)
+    backward = mask_iou([other], off, res.mask_crops, off)
+    expected = (m.astype(bool) & other).sum() / (m.astype(bool) | other).sum()
+    assert forward[0, 0] == pytest.approx(expected) and backward[0, 0] == pytest.approx(expected)

@@ -108,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
         failure_line,
         image_done,
         image_line,
+        image_stems,
         open_inputs,
         run_videos,
         video_done,
@@ -143,18 +144,19 @@ def run(args: argparse.Namespace) -> int:
     # (--files-at-once), so that many inputs do not hold a decoder each for the whole run.
     entries = [e if isinstance(e, str) else deferred(e) for e in entries]
     sources = [e for e in entries if not isinstance(e, str)]
-    if not images and not sources:
+    opened_images = [p for p in images if not isinstance(p, str)]
+    if not opened_images and not sources:
         raise ImageError(f"expected images, folders, videos, cameras or URLs that open, got none in {args.inputs}")
     if args.track and not sources:
         raise ConfigError("expected a video, camera or stream to --track, got images only (each image is independent)")
 
-    inputs_total = len(images) + len(sources) + len(tally.failed)
+    inputs_total = len(opened_images) + len(sources) + len(tally.failed)
     overlay = Overlay() if args.overlay else None
     coco = CocoResults(args.coco) if args.coco else None
     # Files want frames per second (several requests in flight); cameras and streams want each
     # frame soon. A mix gets THROUGHPUT: the live sources then drop what they cannot keep up with.
     config = compile_config(args)
-    all_live = not images and all(s.live for s in sources)
+    all_live = not opened_images and all(s.live for s in sources)
     config.setdefault("PERFORMANCE_HINT", "LATENCY" if all_live else "THROUGHPUT")
     try:
         segmenter = segmenter_from_args(args, paste=args.paste, config=config, **tracking_overrides(args))
@@ -166,8 +168,7 @@ def run(args: argparse.Namespace) -> int:
 
     # Image outputs: stems fixed in input order, whatever is skipped.
     image_jobs = []
-    for position, path in enumerate(images, 1):
-        stem = names.take(path.stem)
+    for path, position, stem in image_stems(names, images):
         done = image_done(out_dir, stem, args.overlay)
         if args.skip_existing and done and coco is None:
             continue
