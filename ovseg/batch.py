@@ -473,9 +473,8 @@ def predict(
     check_writable(coco)
     report = BatchReport()
     tally = Tally()
-    images, entries = open_inputs([str(s) for s in sources], recursive=recursive, on_open_error=tally.fail)
-    videos = [e for e in entries if not isinstance(e, str)]
-    opened_images = [p for p in images if not isinstance(p, str)]
+    inputs = open_inputs([str(s) for s in sources], recursive=recursive, on_open_error=tally.fail)
+    videos, opened_images = inputs.sources, inputs.opened_images
     for source in videos:
         source.release()  # opened to check them; each is opened again by the actor that owns it
     live = [s.name for s in videos if s.live or not s.finite]
@@ -491,13 +490,13 @@ def predict(
     # Stems and what to skip: the plain command's rules, in input order.
     names = Stems()
     image_jobs = []
-    for path, position, stem in image_stems(names, images):
+    for path, position, stem in image_stems(names, inputs.images):
         done = image_done(out_dir, stem, overlay)
         if skip_existing and done and coco is None:
             continue
         image_jobs.append((str(path), position, stem, skip_existing and done))
     video_jobs = []
-    for source, stem in video_stems(names, entries):
+    for source, stem in video_stems(names, inputs.entries):
         if skip_existing and video_done(out_dir, stem, overlay):
             if echo:
                 print(f"{source.name}: skipped, {stem}.jsonl exists (--skip-existing)")

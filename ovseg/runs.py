@@ -28,7 +28,7 @@ from .files import atomic_write
 from .images import is_image_file
 from .result import Result
 from .sinks import JsonlWriter, frame_record, image_document, partial_path
-from .sources import FrameSource, ImageSource, open_sources, safe_name
+from .sources import FrameSource, ImageSource, deferred, open_sources, safe_name
 from .video import DEFAULT_FPS, VideoWriter
 
 __all__ = [
@@ -42,6 +42,7 @@ __all__ = [
     "VideoOptions",
     "run_videos",
     "failure_line",
+    "Inputs",
     "open_inputs",
     "image_stems",
     "video_stems",
@@ -91,15 +92,33 @@ class Stems:
         return name
 
 
+@dataclass
+class Inputs:
+    """A command line's inputs (:func:`open_inputs`), in input order: ``images``, the image files
+    of every image input, and ``entries``, the videos, cameras and streams; in their places among
+    them (an image file's name among the images), the inputs that did not open, as their text."""
+
+    images: list[Path | str]
+    entries: list[FrameSource | str]
+
+    @property
+    def opened_images(self) -> list[Path]:
+        return [p for p in self.images if not isinstance(p, str)]
+
+    @property
+    def sources(self) -> list[FrameSource]:
+        return [e for e in self.entries if not isinstance(e, str)]
+
+
 def open_inputs(
     specs: Sequence[str | Path], *, recursive: bool, on_open_error: Callable[[str, CaptureError], None],
-) -> tuple[list[Path | str], list[FrameSource | str]]:
-    """A command line's inputs, each opened (checked) in turn: the images of every image input in
-    order, and the videos, cameras and streams in input order; in their places among the images
-    (an image file's name) or the others, the inputs that did not open, as their text
-    (``on_open_error`` was told). :func:`image_stems` and :func:`video_stems` keep those inputs'
-    output names free, so that a later run in which they open names the others alike
-    (``--skip-existing``)."""
+    defer_videos: bool = False,
+) -> Inputs:
+    """A command line's inputs, each opened (checked) in turn; those that do not open are told to
+    ``on_open_error`` and kept as their text, so that :func:`image_stems` and :func:`video_stems`
+    keep their output names free and a later run in which they open names the others alike
+    (``--skip-existing``). ``defer_videos``: each video file, once checked, is closed and opened
+    again on first read (:func:`~ovseg.sources.deferred`)."""
     images: list[Path | str] = []
     entries: list[FrameSource | str] = []
     try:
@@ -114,7 +133,7 @@ def open_inputs(
                 if isinstance(source, ImageSource):
                     images += source.paths
                 else:
-                    entries.append(source)
+                    entries.append(deferred(source) if defer_videos else source)
             for what in failed:
                 (images if is_image_file(Path(what)) else entries).append(what)
     except BaseException:
@@ -122,7 +141,7 @@ def open_inputs(
             if not isinstance(entry, str):
                 entry.release()
         raise
-    return images, entries
+    return Inputs(images, entries)
 
 
 def image_stems(names: Stems, images: Sequence[Path | str]) -> list[tuple[Path, int, str]]:

@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
         write_image_files,
     )
     from ..sinks import CocoResults, coco_image_id
-    from ..sources import ImageSource, deferred
+    from ..sources import ImageSource
 
     refuse_local_options(args)  # a URL with local compile options: one line, before any work
 
@@ -139,12 +139,10 @@ def run(args: argparse.Namespace) -> int:
     # Every input first, so that a typo is reported before seconds of compiling. Images of
     # all inputs form one stream; each video, camera and URL is a source of its own.
     with quiet_opencv():
-        images, entries = open_inputs(args.inputs, recursive=args.recursive, on_open_error=tally.fail)
-    # Each video file was opened to check it; it is opened again when its turn comes
-    # (--files-at-once), so that many inputs do not hold a decoder each for the whole run.
-    entries = [e if isinstance(e, str) else deferred(e) for e in entries]
-    sources = [e for e in entries if not isinstance(e, str)]
-    opened_images = [p for p in images if not isinstance(p, str)]
+        # Each video file is opened to check it, then again when its turn comes (--files-at-once),
+        # so that many inputs do not hold a decoder each for the whole run.
+        inputs = open_inputs(args.inputs, recursive=args.recursive, on_open_error=tally.fail, defer_videos=True)
+    sources, opened_images = inputs.sources, inputs.opened_images
     if not opened_images and not sources:
         raise ImageError(f"expected images, folders, videos, cameras or URLs that open, got none in {args.inputs}")
     if args.track and not sources:
@@ -168,13 +166,13 @@ def run(args: argparse.Namespace) -> int:
 
     # Image outputs: stems fixed in input order, whatever is skipped.
     image_jobs = []
-    for path, position, stem in image_stems(names, images):
+    for path, position, stem in image_stems(names, inputs.images):
         done = image_done(out_dir, stem, args.overlay)
         if args.skip_existing and done and coco is None:
             continue
         image_jobs.append((path, position, stem, args.skip_existing and done))
     video_jobs = []
-    for source, stem in video_stems(names, entries):
+    for source, stem in video_stems(names, inputs.entries):
         done = video_done(out_dir, stem, args.overlay)
         if args.skip_existing and done:
             print(f"{source.name}: skipped, {stem}.jsonl exists (--skip-existing)")
