@@ -159,10 +159,12 @@ def mask_iou(
     """IoU of box-local masks, computed on the overlap of each pair's crop rectangles only.
 
     Args:
-        crops_a, crops_b: bool ``(h_i, w_i)`` masks, each inside its rectangle.
+        crops_a, crops_b: bool ``(h_i, w_i)`` masks, each inside its rectangle (bytes 0 and 1, as
+            a Result's crops are: OpenCV counts the bytes).
         offsets_a, offsets_b: int ``(A, 2)``, ``(B, 2)`` ``(x, y)`` of each crop's top-left pixel
             (any integers: a crop moved partly outside the image is fine).
-        pairs: optional bool ``(A, B)``: pairs to compute; the others are 0 (e.g. same class).
+        pairs: optional bool ``(A, B)`` (or what broadcasts to it): pairs to compute; the others
+            are 0 (e.g. same class).
         areas_a, areas_b: optional mask pixel counts, if already known.
         skip_below: a value, or one per pair ``(A, B)``: pairs whose IoU cannot reach it (its
             upper bound from the areas and the rectangles' overlap is below it) are not
@@ -175,7 +177,7 @@ def mask_iou(
     out = np.zeros((len(crops_a), len(crops_b)), dtype=np.float64)
     if out.size == 0:
         return out
-    todo = np.ones(out.shape, dtype=bool) if pairs is None else np.asarray(pairs, dtype=bool)
+    todo = np.ones(out.shape, dtype=bool) if pairs is None else np.broadcast_to(np.asarray(pairs, dtype=bool), out.shape)
     rows, cols = np.nonzero(todo)
     if not len(rows):
         return out

@@ -656,3 +656,14 @@ def test_a_bool_view_of_other_bytes_counts_as_its_truth_values() -> None:
     backward = mask_iou([other], off, res.mask_crops, off)
     expected = (m.astype(bool) & other).sum() / (m.astype(bool) | other).sum()
     assert forward[0, 0] == pytest.approx(expected) and backward[0, 0] == pytest.approx(expected)
+
+
+def test_mask_iou_pairs_broadcast() -> None:
+    from ovseg.track import mask_iou
+
+    crops = [np.ones((4, 4), bool), np.ones((4, 4), bool)]
+    offsets = np.array([[0, 0], [2, 2]])
+    full = mask_iou(crops, offsets, crops, offsets)
+    rows_only = mask_iou(crops, offsets, crops, offsets, pairs=np.array([[True], [False]]))
+    np.testing.assert_array_equal(rows_only, np.where([[True], [False]], full, 0.0))
+    assert rows_only[0, 1] > 0
